@@ -1,0 +1,1 @@
+"""Tripwire: a Slack bot for AI-safety incidents."""

@@ -1,0 +1,65 @@
+"""Settings read from the environment: one object, checked before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "xxx", "secret", "todo", "your-secret-here"})
+
+
+class ConfigError(Exception):
+    """The configuration cannot start what was asked; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Everything Tripwire reads from its environment (names as in PRODUCT.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: str = Field(default="", alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str = Field(default="", alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str = Field(default="", alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    database_url: str = Field(default="sqlite:///var/tripwire.db", alias="DATABASE_URL")
+    policy_path: str = Field(default="", alias="TRIPWIRE_POLICY")
+    webhook_secret: str = Field(default="", alias="TRIPWIRE_WEBHOOK_SECRET")
+    alertmanager_token: str = Field(default="", alias="TRIPWIRE_ALERTMANAGER_TOKEN")
+    command: str = Field(default="/incident", alias="TRIPWIRE_COMMAND")
+    triage_channel: str = Field(default="#safety-triage", alias="TRIPWIRE_TRIAGE_CHANNEL")
+    public_url: str = Field(default="https://tripwire.example.com", alias="TRIPWIRE_PUBLIC_URL")
+    max_body_bytes: int = Field(default=1_048_576, alias="TRIPWIRE_MAX_BODY_BYTES")
+    # Slack allows about one message per second per channel; the outbox paces itself to that.
+    channel_interval_seconds: float = Field(default=1.0, alias="TRIPWIRE_CHANNEL_INTERVAL")
+    process_before_response: bool = Field(default=False, alias="TRIPWIRE_PROCESS_BEFORE_RESPONSE")
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming every listed variable that is unset or a placeholder."""
+        fields = type(self).model_fields
+        missing = []
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, str) or value.strip().lower() in PLACEHOLDERS:
+                missing.append(fields[name].alias or name.upper())
+        if missing:
+            raise ConfigError(
+                "cannot start: set " + ", ".join(missing) + " (see README, 'Connect a real Slack workspace')"
+            )
+
+    def require_http(self) -> None:
+        """Check what `tripwire serve` needs in HTTP mode."""
+        self.require("slack_bot_token", "slack_signing_secret")
+
+    def require_socket_mode(self) -> None:
+        """Check what `tripwire serve --socket-mode` needs."""
+        self.require("slack_bot_token", "slack_app_token")
+
+    def sqlite_path(self) -> Path | None:
+        """The file behind a sqlite:/// URL, or None for other databases."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix):
+            rest = self.database_url[len(prefix) :]
+            return None if rest in ("", ":memory:") else Path(rest)
+        return None

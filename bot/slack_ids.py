@@ -1,0 +1,39 @@
+"""Every Slack action id, callback id and block id the bot uses: one place, no scattered literals."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    """Buttons on the incident card and in App Home."""
+
+    ACKNOWLEDGE = "incident_acknowledge"
+    ESCALATE = "incident_escalate"
+    RESOLVE = "incident_resolve"
+    REOPEN = "incident_reopen"
+
+
+class CallbackId(StrEnum):
+    """Modals and shortcuts."""
+
+    NEW_INCIDENT = "incident_new"
+    REPORT_SHORTCUT = "report_safety_incident"
+
+
+class BlockId(StrEnum):
+    """Inputs of the new-incident modal (also the field names validation errors refer to)."""
+
+    TITLE = "title"
+    DESCRIPTION = "description"
+    CATEGORY = "category"
+    SEVERITY = "severity"
+    MODEL = "model"
+    CHECKPOINT = "checkpoint"
+    DEPLOYMENT = "deployment"
+    LINKS = "links"
+    CARD_ACTIONS = "card_actions"
+
+
+# Every input in the modal uses this action id; the block id says which field it is.
+INPUT_ACTION = "value"

@@ -1,0 +1,80 @@
+"""SQLModel tables. Status and severity are plain strings (no native enums, so migrations can extend them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, Text
+from sqlmodel import Field, SQLModel
+
+from db.types import UTCDateTime
+
+
+class Incident(SQLModel, table=True):
+    """One AI-safety incident, filed by a person or raised by a pipeline."""
+
+    __tablename__ = "incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=300)
+    description: str = Field(default="", sa_type=Text)
+    category: str = Field(default="unclassified", max_length=100)
+    severity: str = Field(default="sev3", max_length=10)
+    status: str = Field(default="triggered", max_length=20, index=True)
+    model: str = Field(default="", max_length=200)
+    checkpoint: str = Field(default="", max_length=200)
+    deployment: str = Field(default="", max_length=100)
+    links: list[str] = Field(default_factory=list, sa_type=JSON)
+    reporter: str = Field(max_length=100, index=True)
+    assignee: str | None = Field(default=None, max_length=100, index=True)
+    source: str = Field(default="slack", max_length=50)
+    policy_version: str = Field(default="", max_length=100)
+    escalation_level: int = 0
+    channel_id: str | None = Field(default=None, max_length=100)
+    card_ts: str | None = Field(default=None, max_length=50)
+    resolution_note: str = Field(default="", sa_type=Text)
+    dismiss_reason: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def ref(self) -> str:
+        """The ID people type: INC-42."""
+        return f"INC-{self.id}"
+
+
+class TimelineEntry(SQLModel, table=True):
+    """One change to an incident: who, when, what, before and after. Append-only (a trigger enforces it)."""
+
+    __tablename__ = "timeline_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=50)
+    before: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    after: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    note: str = Field(default="", sa_type=Text)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A Slack call that must not be lost, written in the same transaction as the change it reports."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30)
+    channel: str = Field(max_length=100)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    status: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str = Field(default="", sa_type=Text)

@@ -1,0 +1,149 @@
+"""Typed, keyword-only data access. Nothing here commits: the unit of work owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from db.models import Incident, OutboxMessage, TimelineEntry
+
+OPEN_STATUSES = ("triggered", "acknowledged", "mitigated")
+UNSENT = ("pending", "sending")
+
+
+def add_incident(*, session: Session, incident: Incident) -> Incident:
+    """Insert an incident and give it its id."""
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def get_incident(*, session: Session, incident_id: int, for_update: bool = False) -> Incident | None:
+    """One incident by id; `for_update` locks the row until the transaction ends (PostgreSQL)."""
+    statement = select(Incident).where(Incident.id == incident_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
+def list_incidents(*, session: Session, scope: str, user: str | None = None, limit: int = 50) -> Sequence[Incident]:
+    """Incidents for `/incident list`: open, mine (reported by or assigned to `user`, open) or all."""
+    statement = select(Incident)
+    if scope in ("open", "mine"):
+        statement = statement.where(col(Incident.status).in_(OPEN_STATUSES))
+    if scope == "mine":
+        statement = statement.where(or_(col(Incident.reporter) == user, col(Incident.assignee) == user))
+    statement = statement.order_by(col(Incident.id).desc()).limit(limit)
+    return session.exec(statement).all()
+
+
+def list_open_for_user(*, session: Session, user: str, role: str) -> Sequence[Incident]:
+    """Open incidents a user reported (`role="reporter"`) or is assigned (`role="assignee"`)."""
+    column = Incident.reporter if role == "reporter" else Incident.assignee
+    statement = (
+        select(Incident)
+        .where(column == user, col(Incident.status).in_(OPEN_STATUSES))
+        .order_by(col(Incident.id).desc())
+        .limit(20)
+    )
+    return session.exec(statement).all()
+
+
+def append_timeline(
+    *,
+    session: Session,
+    incident_id: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    note: str = "",
+) -> TimelineEntry:
+    """Add one timeline entry; entries are never edited."""
+    entry = TimelineEntry(
+        incident_id=incident_id, at=at, actor=actor, action=action, before=before, after=after, note=note
+    )
+    session.add(entry)
+    return entry
+
+
+def list_timeline(*, session: Session, incident_id: int) -> Sequence[TimelineEntry]:
+    """An incident's timeline, oldest first."""
+    statement = select(TimelineEntry).where(TimelineEntry.incident_id == incident_id).order_by(col(TimelineEntry.id))
+    return session.exec(statement).all()
+
+
+def enqueue_outbox(
+    *,
+    session: Session,
+    kind: str,
+    channel: str,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+    incident_id: int | None = None,
+) -> OutboxMessage:
+    """Queue a Slack call in the caller's transaction."""
+    message = OutboxMessage(
+        kind=kind,
+        channel=channel,
+        incident_id=incident_id,
+        payload=payload or {},
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    return message
+
+
+def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
+    """Due messages (pending, or sending with a lapsed lease), oldest first; other replicas skip them."""
+    statement = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.status).in_(UNSENT), col(OutboxMessage.next_attempt_at) <= now)
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(statement).all()
+
+
+def earlier_unsent_in_channel(*, session: Session, channel: str, before_id: int) -> bool:
+    """Whether an older message to the same channel is still unsent (order per channel is kept)."""
+    statement = select(OutboxMessage.id).where(
+        OutboxMessage.channel == channel,
+        col(OutboxMessage.status).in_(UNSENT),
+        col(OutboxMessage.id) < before_id,
+    )
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def count_outbox(*, session: Session, status: str) -> int:
+    """How many outbox messages have a status (for /metrics and tests)."""
+    statement = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == status)
+    return session.exec(statement).one()
+
+
+def later_unsent_card_update(*, session: Session, incident_id: int, after_id: int) -> bool:
+    """Whether a newer card update for the incident is queued (so this one can be skipped)."""
+    statement = select(OutboxMessage.id).where(
+        OutboxMessage.incident_id == incident_id,
+        OutboxMessage.kind == "card.update",
+        col(OutboxMessage.status).in_(UNSENT),
+        col(OutboxMessage.id) > after_id,
+    )
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def get_outbox(*, session: Session, message_id: int) -> OutboxMessage | None:
+    """One outbox message by id."""
+    return session.get(OutboxMessage, message_id)
+
+
+def get_timeline_entry(*, session: Session, entry_id: int) -> TimelineEntry | None:
+    """One timeline entry by id."""
+    return session.get(TimelineEntry, entry_id)

@@ -1,0 +1,33 @@
+"""The `/incident` slash command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot import slash
+from bot.blocks import new_incident_modal
+from bot.incidents import IncidentService
+
+
+def handle_incident_command(
+    ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond, incidents: IncidentService
+) -> None:
+    """Ack at once, then open the form or run the subcommand and answer ephemerally."""
+    ack()
+    parsed = slash.parse(command.get("text", ""), command["command"])
+    if parsed.name == "new":
+        metadata = {"channel": command.get("channel_id", "")}
+        client.views_open(
+            trigger_id=command["trigger_id"], view=new_incident_modal(title=parsed.rest, metadata=metadata)
+        )
+        return
+    reply = slash.execute(parsed, actor=command["user_id"], incidents=incidents, command=command["command"])
+    respond(**reply.as_kwargs())
+
+
+def register(app: App, *, command: str) -> None:
+    """Listen for the configured command name."""
+    app.command(command)(handle_incident_command)

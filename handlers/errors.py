@@ -1,0 +1,32 @@
+"""One error handler: a domain error becomes an ephemeral message to the person who acted."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
+
+from bot.errors import TripwireError
+
+log = logging.getLogger(__name__)
+
+
+def handle_error(error: Exception, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    """Tell the user what to fix (domain errors) or that something broke (logged with its trace)."""
+    if isinstance(error, TripwireError):
+        text = str(error)
+    else:
+        log.error("unhandled error in a Slack listener", exc_info=error)
+        text = "Something went wrong on Tripwire's side; nothing was changed. The error is logged."
+    user = body.get("user_id") or body.get("user", {}).get("id")
+    if body.get("response_url"):
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    elif user:
+        client.chat_postMessage(channel=user, text=text)
+
+
+def register(app: App) -> None:
+    """Install the handler."""
+    app.error(handle_error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import App, Respond
+from slack_bolt import App, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot.errors import TripwireError
@@ -13,7 +13,7 @@ from bot.errors import TripwireError
 log = logging.getLogger(__name__)
 
 
-def handle_error(error: Exception, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+def handle_error(error: Exception, body: dict[str, Any], respond: Respond, client: WebClient) -> BoltResponse | None:
     """Tell the user what to fix (domain errors) or that something broke (logged with its trace)."""
     if isinstance(error, TripwireError):
         text = str(error)
@@ -25,6 +25,8 @@ def handle_error(error: Exception, body: dict[str, Any], respond: Respond, clien
         respond(text=text, response_type="ephemeral", replace_original=False)
     elif user:
         client.chat_postMessage(channel=user, text=text)
+    # A domain error was answered to the person: the request itself succeeded. Anything else stays a 500.
+    return BoltResponse(status=200, body="") if isinstance(error, TripwireError) else None
 
 
 def register(app: App) -> None:

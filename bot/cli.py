@@ -21,7 +21,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         tripwire = create_app(settings)
         tripwire.outbox.start()
         try:
-            SocketModeHandler(tripwire.bolt, settings.slack_app_token).start()
+            SocketModeHandler(tripwire.bolt, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
         finally:
             tripwire.outbox.stop()
         return 0

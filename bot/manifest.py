@@ -43,7 +43,11 @@ def build_manifest(settings: Settings, *, socket_mode: bool = False) -> dict[str
             "background_color": "#7a1f1f",
         },
         "features": {
-            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True, "messages_tab_read_only_enabled": True},
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
             "bot_user": {"display_name": "tripwire", "always_online": True},
             "slash_commands": [command],
             "shortcuts": [

@@ -16,8 +16,7 @@ from bot.app import Tripwire, create_app
 from bot.clock import ManualClock
 from bot.config import Settings
 from db.engine import normalise_url
-from localslack import LocalSlack
-from tests.support import ServerThread
+from localslack import BackgroundServer, LocalSlack
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-token"
@@ -117,7 +116,9 @@ def bot(slack: LocalSlack, database_url: str, clock: ManualClock) -> Iterator[Tr
     """The bot on a real HTTP port, wired to the local Slack; the outbox is drained by the test."""
     client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
     tripwire = create_app(make_settings(database_url), client=client, clock=clock, start_worker=False)
-    with ServerThread(tripwire.asgi) as server:
-        slack.request_url = server.url + "/slack/events"
-        yield tripwire
+    server = BackgroundServer(tripwire.asgi)
+    server.start()
+    slack.request_url = server.url + "/slack/events"
+    yield tripwire
+    server.stop()
     tripwire.engine.dispose()

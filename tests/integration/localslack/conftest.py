@@ -116,15 +116,34 @@ def web(ls: LocalSlack) -> WebClient:
     return WebClient(token=TOKEN, base_url=ls.api_url)
 
 
-@pytest.fixture
-def receiver(ls: LocalSlack) -> Iterator[Receiver]:
-    """A recording bot endpoint on an ephemeral port, set as the fake's request_url."""
-    recorder = Receiver()
-    server = BackgroundServer(Starlette(routes=[Route("/slack/events", recorder.handle, methods=["POST"])]))
+class ReceiverSwitch:
+    """Routes the shared endpoint to the current test's Receiver."""
+
+    def __init__(self) -> None:
+        self.current = Receiver()
+
+    async def handle(self, request: Request) -> Response:
+        """Hand the request to the current Receiver."""
+        return await self.current.handle(request)
+
+
+@pytest.fixture(scope="session")
+def receiver_endpoint() -> Iterator[tuple[ReceiverSwitch, str]]:
+    """One bot endpoint server for the whole run (starting and stopping uvicorn costs ~0.2 s)."""
+    switch = ReceiverSwitch()
+    server = BackgroundServer(Starlette(routes=[Route("/slack/events", switch.handle, methods=["POST"])]))
     server.start()
-    ls.request_url = server.url + "/slack/events"
-    yield recorder
+    yield switch, server.url + "/slack/events"
     server.stop()
+
+
+@pytest.fixture
+def receiver(ls: LocalSlack, receiver_endpoint: tuple[ReceiverSwitch, str]) -> Receiver:
+    """A fresh recording bot endpoint, set as the fake's request_url."""
+    switch, url = receiver_endpoint
+    switch.current = Receiver()
+    ls.request_url = url
+    return switch.current
 
 
 def section(text: str, **extra: Any) -> dict[str, Any]:
@@ -134,7 +153,13 @@ def section(text: str, **extra: Any) -> dict[str, Any]:
 
 def button(action_id: str, value: str, label: str = "Go", **extra: Any) -> dict[str, Any]:
     """A button element."""
-    return {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "value": value, **extra}
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action_id,
+        "value": value,
+        **extra,
+    }
 
 
 def text_input(block_id: str, label: str = "Title", *, optional: bool = False, **element: Any) -> dict[str, Any]:

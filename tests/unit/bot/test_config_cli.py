@@ -29,8 +29,11 @@ def test_defaults_follow_the_contract() -> None:
     [
         pytest.param({}, "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET", id="both-missing"),
         pytest.param({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET", id="secret-missing"),
-        pytest.param({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "changeme"}, "SLACK_SIGNING_SECRET",
-                     id="placeholder-refused"),
+        pytest.param(
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "changeme"},
+            "SLACK_SIGNING_SECRET",
+            id="placeholder-refused",
+        ),
     ],
 )
 def test_serve_refuses_to_start_naming_the_variable(

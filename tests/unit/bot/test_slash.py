@@ -15,8 +15,13 @@ from bot.slash import parse
         pytest.param("new Model leaked a key", "new", ["Model", "leaked", "a", "key"], "Model leaked a key", id="new"),
         pytest.param("LIST mine", "list", ["mine"], "mine", id="case-insensitive"),
         pytest.param("acknowledge INC-3", "ack", ["INC-3"], "INC-3", id="alias"),
-        pytest.param("note INC-3 a &lt; b &amp;&amp; c", "note", ["INC-3", "a", "<", "b", "&&", "c"], "INC-3 a < b && c",
-                     id="slack-entities-unescaped"),
+        pytest.param(
+            "note INC-3 a &lt; b &amp;&amp; c",
+            "note",
+            ["INC-3", "a", "<", "b", "&&", "c"],
+            "INC-3 a < b && c",
+            id="slack-entities-unescaped",
+        ),
     ],
 )
 def test_parse_subcommands(text: str, name: str, args: list[str], rest: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import re
 import types
 import typing
@@ -72,9 +73,24 @@ def parse_duration(text: str) -> timedelta:
     found = _DURATION.fullmatch(cleaned)
     if not cleaned or found is None:
         raise ValueError(
-            f"bad duration {text!r}: write whole numbers with units w, d, h, m or s, largest first (15m, 24h, 30d, 1h30m)"
+            f"bad duration {text!r}: write whole numbers with units w, d, h, m or s, largest first "
+            "(15m, 24h, 30d, 1h30m)"
         )
     return sum((int(n) * _UNIT[unit] for unit, n in found.groupdict().items() if n is not None), timedelta())
+
+
+def format_duration(span: timedelta) -> str:
+    """Write a timedelta the way the policy file does: '15m', '1h30m', '30d'."""
+    seconds = int(span.total_seconds())
+    if seconds == 0:
+        return "0m"
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + "".join(parts)
 
 
 def is_calendar_duration(text: str) -> bool:
@@ -183,7 +199,9 @@ def _comparison(value: object) -> Comparison:
     if isinstance(value, Comparison):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError(f"cut-off {value!r} has no operator; write e.g. '>={value}' (quoted, since YAML reads '>' itself)")
+        raise ValueError(
+            f"cut-off {value!r} has no operator; write e.g. '>={value}' (quoted, since YAML reads '>' itself)"
+        )
     return parse_comparison(_as_text(value, "a comparison", "'>=0.55'"))
 
 
@@ -303,12 +321,12 @@ def _raise_if_any(title: str, issues: Sequence[tuple[Loc, str]]) -> None:
         )
 
 
-def _unknown(kind: str, value: str, known: Iterable[str]) -> str:
+def _unknown(kind: str, value: str, known: Iterable[str], *, plural: str = "") -> str:
     names = sorted(known)
     close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     listing = ", ".join(names) if names else "none are defined"
-    return f"unknown {kind} {value!r}{hint}; {kind}s are: {listing}"
+    return f"unknown {kind} {value!r}{hint}; {plural or kind + 's'} are: {listing}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -442,13 +460,16 @@ class Metric(_Model):
         for name in self.defined_levels():
             if self.levels[name].higher_is_worse != higher:
                 issues.append(
-                    (("levels", name.value), f"{name.value} uses {self.levels[name].op!r} but the metric is "
-                     f"{self.direction}; use {right_ops}")
+                    (
+                        ("levels", name.value),
+                        f"{name.value} uses {self.levels[name].op!r} but the metric is "
+                        f"{self.direction}; use {right_ops}",
+                    )
                 )
         if issues:
             _raise_if_any("Metric", issues)
         names = self.defined_levels()
-        for lower, upper in zip(names, names[1:], strict=False):
+        for lower, upper in itertools.pairwise(names):
             if not _stricter(self.levels[upper], self.levels[lower]):
                 issues.append(
                     (
@@ -505,7 +526,7 @@ class Route(_Model):
     @model_validator(mode="after")
     def _timeline(self) -> Route:
         issues: list[tuple[Loc, str]] = []
-        for index, (earlier, later) in enumerate(zip(self.escalation, self.escalation[1:], strict=False), start=1):
+        for index, (earlier, later) in enumerate(itertools.pairwise(self.escalation), start=1):
             if later.after < earlier.after:
                 issues.append(
                     (("escalation", index, "after"), "escalation steps must be in order of `after`, earliest first")
@@ -513,12 +534,21 @@ class Route(_Model):
         last = self.escalation[-1].after if self.escalation else timedelta(0)
         if self.repeat is not None and self.repeat.times and self.repeat.every <= last:
             issues.append(
-                (("repeat", "every"), f"repeats every {self.repeat.every} would restart the chain before its last "
-                 f"step ({last}); make `every` longer than {last}")
+                (
+                    ("repeat", "every"),
+                    f"repeats every {format_duration(self.repeat.every)} would restart the chain before its last "
+                    f"step at {format_duration(last)}; make `every` longer than {format_duration(last)}",
+                )
             )
         for index, reminder in enumerate(self.reminders):
             if reminder >= self.ack_window:
-                issues.append((("reminders", index), f"reminder at {reminder} falls after the ack window closes"))
+                issues.append(
+                    (
+                        ("reminders", index),
+                        f"a reminder at {format_duration(reminder)} falls after the ack window "
+                        f"({format_duration(self.ack_window)}) has closed",
+                    )
+                )
         _raise_if_any("Route", issues)
         return self
 
@@ -537,8 +567,9 @@ class Deadline(_Model):
     @model_validator(mode="before")
     @classmethod
     def _default_clock(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "clock" not in data and isinstance(data.get("due"), str):
-            return {**data, "clock": "calendar" if is_calendar_duration(data["due"]) else "elapsed"}
+        if isinstance(data, dict) and "clock" not in data:
+            due = data.get("due")
+            return {**data, "clock": "calendar" if isinstance(due, str) and is_calendar_duration(due) else "elapsed"}
         return data
 
     @model_validator(mode="after")
@@ -546,7 +577,11 @@ class Deadline(_Model):
         _raise_if_any(
             "Deadline",
             [
-                (("reminders", i), f"a reminder {r} before the deadline is longer than the deadline itself ({self.due})")
+                (
+                    ("reminders", i),
+                    f"a reminder {format_duration(r)} before the deadline is not shorter than the deadline "
+                    f"itself ({format_duration(self.due)})",
+                )
                 for i, r in enumerate(self.reminders)
                 if r >= self.due
             ],
@@ -596,7 +631,8 @@ class Rotation(_Model):
     handoff: TimeOfDay = time(9, 0)
     handoff_day: Day | None = None
     members: tuple[UserId, ...] = ()
-    start: date
+    # The first handoff is on this date (weekly: the first handoff_day on or after it); only members need one.
+    start: date | None = None
     shifts: tuple[Shift, ...] = ()
 
     @model_validator(mode="after")
@@ -606,16 +642,19 @@ class Rotation(_Model):
             issues.append((("handoff_day",), "a weekly rotation needs a handoff_day (mon..sun)"))
         if self.period == "daily" and self.handoff_day is not None:
             issues.append((("handoff_day",), "handoff_day only applies to weekly rotations"))
+        if self.members and self.start is None:
+            issues.append((("start",), "a rotation with members needs a start date, e.g. 2026-01-05"))
         if not self.members and not self.shifts:
-            issues.append(
-                (("members",), "gap: the rotation has no members and no shifts, so nobody is ever on call")
-            )
+            issues.append((("members",), "gap: the rotation has no members and no shifts, so nobody is ever on call"))
         ordered = sorted(enumerate(self.shifts), key=lambda pair: self.localise(pair[1].start))
-        for (_, earlier), (index, later) in zip(ordered, ordered[1:], strict=False):
+        for (_, earlier), (index, later) in itertools.pairwise(ordered):
             end, start = self.localise(earlier.end), self.localise(later.start)
             if start < end:
                 issues.append(
-                    (("shifts", index), f"shift overlaps the one for {earlier.user} ending {_local(end, self.timezone)}")
+                    (
+                        ("shifts", index),
+                        f"shift overlaps the one for {earlier.user} ending {_local(end, self.timezone)}",
+                    )
                 )
             elif start > end and not self.members:
                 issues.append(
@@ -742,7 +781,11 @@ class Policy(_Model):
         if not isinstance(data, dict) or not isinstance(data.get("timezone"), str):
             return data
         data = dict(data)
-        default = data["timezone"]
+        try:
+            default = _timezone(data["timezone"])
+        except ValueError:
+            # The bad name is reported once, at `timezone:`; a stand-in keeps it from being repeated everywhere.
+            default = "UTC"
         if isinstance(data.get("rotations"), dict):
             data["rotations"] = {
                 key: ({"timezone": default, **value} if isinstance(value, dict) else value)
@@ -776,9 +819,12 @@ class Policy(_Model):
                 if level.route not in self.routes:
                     yield (*where, "route"), _unknown("route", level.route, self.routes)
                 elif category.restricted and not self.routes[level.route].private:
-                    yield (*where, "route"), (
-                        f"category {cid!r} is restricted but route {level.route!r} is not private; "
-                        "restricted details may only go to a private route"
+                    yield (
+                        (*where, "route"),
+                        (
+                            f"category {cid!r} is restricted but route {level.route!r} is not private; "
+                            "restricted details may only go to a private route"
+                        ),
                     )
                 for index, did in enumerate(level.deadlines):
                     if did not in self.deadlines:
@@ -791,28 +837,39 @@ class Policy(_Model):
             if metric.id in seen:
                 yield ("metrics", index, "id"), f"duplicate metric id {metric.id!r} (also metrics[{seen[metric.id]}])"
             seen.setdefault(metric.id, index)
-            category = self.categories.get(metric.category)
-            if category is None:
-                yield ("metrics", index, "category"), _unknown("category", metric.category, self.categories)
+            owner = self.categories.get(metric.category)
+            if owner is None:
+                yield (
+                    ("metrics", index, "category"),
+                    _unknown("category", metric.category, self.categories, plural="categories"),
+                )
                 continue
             for name in metric.levels:
-                if name not in category.levels:
-                    yield ("metrics", index, "levels", name.value), (
-                        f"category {metric.category!r} has no {name.value} level; it defines "
-                        + ", ".join(n.value for n in category.defined_levels())
+                if name not in owner.levels:
+                    yield (
+                        ("metrics", index, "levels", name.value),
+                        (
+                            f"category {metric.category!r} has no {name.value} level; it defines "
+                            + ", ".join(n.value for n in category.defined_levels())
+                        ),
                     )
         targets = {**{r: "role" for r in self.roles}, **{r: "rotation" for r in self.rotations}}
         for rid, route in self.routes.items():
             for step_index, step in enumerate(route.escalation):
                 for index, target in enumerate(step.notify):
                     if target not in targets and not re.fullmatch(r"[UW][A-Z0-9]{2,}", target):
-                        yield ("routes", rid, "escalation", step_index, "notify", index), (
-                            _unknown("role or rotation", target, targets) + "; or give a user id such as U0123ABCD"
+                        yield (
+                            ("routes", rid, "escalation", step_index, "notify", index),
+                            (
+                                _unknown("role or rotation", target, targets, plural="roles and rotations")
+                                + "; or give a user id such as U0123ABCD"
+                            ),
                         )
         for required in REQUIRED_ROLES:
             if required not in self.roles:
-                yield ("roles",), f"missing required role {required!r}; the policy must define " + ", ".join(
-                    REQUIRED_ROLES
+                yield (
+                    ("roles",),
+                    f"missing required role {required!r}; the policy must define " + ", ".join(REQUIRED_ROLES),
                 )
         for role_id, role in self.roles.items():
             for index, rotation in enumerate(role.rotations):
@@ -821,16 +878,18 @@ class Policy(_Model):
         for action, allowed in self.permissions.items():
             for index, role_id in enumerate(allowed):
                 if role_id != EVERYONE and role_id not in self.roles:
-                    yield ("permissions", action.value, index), (
-                        _unknown("role", role_id, self.roles) + f"; or {EVERYONE!r}"
+                    yield (
+                        ("permissions", action.value, index),
+                        (_unknown("role", role_id, self.roles) + f"; or {EVERYONE!r}"),
                     )
         for did, deadline in self.deadlines.items():
             for fid in deadline.refs:
                 if fid not in frameworks:
                     yield ("deadlines", did, "refs", fid), _unknown("framework", fid, frameworks)
         if self.reports.default_category not in self.categories:
-            yield ("reports", "default_category"), _unknown(
-                "category", self.reports.default_category, self.categories
+            yield (
+                ("reports", "default_category"),
+                _unknown("category", self.reports.default_category, self.categories, plural="categories"),
             )
 
     @property
@@ -878,12 +937,11 @@ _MERGE = "tag:yaml.org,2002:merge"
 class _Loader(yaml.SafeLoader):
     """A SafeLoader without YAML 1.1 base-60 numbers, so an unquoted 10:30 stays the text '10:30'."""
 
-    yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
 
-
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 _Loader.add_implicit_resolver(
     _INT,
     re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
@@ -892,7 +950,7 @@ _Loader.add_implicit_resolver(
 _Loader.add_implicit_resolver(
     _FLOAT,
     re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+        r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
     ),
     list("-+0123456789."),
@@ -903,7 +961,7 @@ def _key(loader: _Loader, node: Node) -> Any:
     if isinstance(node, ScalarNode):
         value = loader.construct_object(node)
         return value if isinstance(value, typing.Hashable) else node.value
-    return f"<{node.id} at line {node.start_mark.line + 1}>"
+    return f"<{type(node).__name__} at line {node.start_mark.line + 1}>"
 
 
 def _walk(
@@ -922,8 +980,11 @@ def _walk(
             line = key_node.start_mark.line + 1
             if key in explicit:
                 problems.append(
-                    (line, f"{_where((*path, key))}: duplicate key {key!r}; it is already set on line {explicit[key]} "
-                     "and YAML would silently keep only the last one")
+                    (
+                        line,
+                        f"{_where((*path, key))}: duplicate key {key!r}; it is already set on line {explicit[key]} "
+                        "and YAML would silently keep only the last one",
+                    )
                 )
                 continue
             explicit[key] = line
@@ -1013,7 +1074,8 @@ def _message(error: Mapping[str, Any]) -> str:
         return f"{where}: {error['ctx']['error']}"
     if kind == "policy":
         return f"{where}: {error['msg']}"
-    return f"{where}: {error['msg']} (got {error['input']!r})"
+    shown = repr(error["input"])
+    return f"{where}: {error['msg']} (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
 
 
 def _yaml_problem(filename: str, exc: yaml.YAMLError) -> Problem:
@@ -1021,6 +1083,9 @@ def _yaml_problem(filename: str, exc: yaml.YAMLError) -> Problem:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         what = " ".join(part for part in (exc.context, exc.problem) if part)
+        begun, noticed = exc.context_mark, exc.problem_mark
+        if begun is not None and noticed is not None and begun.line != noticed.line:
+            what += f" (the construct began on line {begun.line + 1})"
         if exc.problem and "chomping or indentation" in exc.problem:
             what += "; a value starting with '>' must be quoted, e.g. '>=0.55'"
         return Problem(filename, line, f"YAML syntax error: {what}")

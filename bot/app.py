@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
+from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App, BoltContext
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
@@ -16,15 +19,19 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.incidents import IncidentService
 from bot.outbox import Outbox
+from bot.policy_store import PolicyStore
+from bot.scheduler import build_scheduler
+from bot.timers import TimerService
 from db.engine import UnitOfWork, make_engine
 from db.migrate import current_revision, head_revision, upgrade
+from db.repositories import count_incidents_by_status, count_outbox
 from handlers import register_all
 
 log = logging.getLogger(__name__)
@@ -42,9 +49,24 @@ class Tripwire:
     engine: Engine
     uow: UnitOfWork
     bolt: App
+    policies: PolicyStore
     incidents: IncidentService
+    timers: TimerService
     outbox: Outbox
+    scheduler: BackgroundScheduler
     asgi: Starlette
+
+    def start_background(self) -> None:
+        """Start the outbox worker and the scheduler (timers, policy reload)."""
+        self.outbox.start()
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def stop_background(self) -> None:
+        """Stop the scheduler and the outbox worker."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.outbox.stop()
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -78,7 +100,23 @@ def create_app(
     # The outbox handles 429 itself (it reschedules instead of sleeping), so it gets a client without that handler.
     outbox_client = WebClient(token=client.token, base_url=client.base_url, timeout=15)
     outbox = Outbox(uow=uow, client=outbox_client, clock=clock, channel_interval=settings.channel_interval_seconds)
-    incidents = IncidentService(uow=uow, clock=clock, triage_channel=settings.triage_channel, on_commit=outbox.wake)
+    policies = PolicyStore(path=settings.policy_path or None, uow=uow, clock=clock)
+    incidents = IncidentService(
+        uow=uow, clock=clock, policies=policies, triage_channel=settings.triage_channel, on_commit=outbox.wake
+    )
+    timers = TimerService(
+        uow=uow,
+        clock=clock,
+        policies=policies,
+        worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        on_commit=outbox.wake,
+    )
+    scheduler = build_scheduler(
+        timers=timers,
+        policies=policies,
+        timer_seconds=settings.timer_interval_seconds,
+        policy_seconds=settings.policy_reload_seconds,
+    )
 
     bolt = App(
         client=client,
@@ -91,6 +129,7 @@ def create_app(
     def inject_services(context: BoltContext, next: Callable[[], Any]) -> None:
         context["incidents"] = incidents
         context["settings"] = settings
+        context["policies"] = policies
         next()
 
     register_all(bolt, command=settings.command)
@@ -108,6 +147,10 @@ def create_app(
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def metrics(_: Request) -> Response:
+        text_ = await anyio.to_thread.run_sync(lambda: render_metrics(tripwire))
+        return PlainTextResponse(text_, media_type="text/plain; version=0.0.4")
+
     async def readyz(_: Request) -> Response:
         def check() -> tuple[bool, dict[str, Any]]:
             try:
@@ -124,18 +167,55 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if start_worker:
-            outbox.start()
+            tripwire.start_background()
         try:
             yield
         finally:
-            outbox.stop()
+            tripwire.stop_background()
 
     asgi = Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
         lifespan=lifespan,
     )
-    return Tripwire(settings=settings, engine=engine, uow=uow, bolt=bolt, incidents=incidents, outbox=outbox, asgi=asgi)
+    tripwire = Tripwire(
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        bolt=bolt,
+        policies=policies,
+        incidents=incidents,
+        timers=timers,
+        outbox=outbox,
+        scheduler=scheduler,
+        asgi=asgi,
+    )
+    return tripwire
+
+
+def render_metrics(tripwire: Tripwire) -> str:
+    """Prometheus text: outbox backlog, incidents by status, timer passes, the policy in force."""
+    lines = [
+        "# HELP tripwire_timer_passes_total Timer runs by this process.",
+        "# TYPE tripwire_timer_passes_total counter",
+        f"tripwire_timer_passes_total {tripwire.timers.passes}",
+        "# HELP tripwire_outbox_messages Slack outbox messages by status.",
+        "# TYPE tripwire_outbox_messages gauge",
+    ]
+    with tripwire.uow() as session:
+        for status in ("pending", "sending", "sent", "failed"):
+            lines.append(
+                f'tripwire_outbox_messages{{status="{status}"}} {count_outbox(session=session, status=status)}'
+            )
+        lines += ["# HELP tripwire_incidents Incidents by status.", "# TYPE tripwire_incidents gauge"]
+        for status, count in sorted(count_incidents_by_status(session=session).items()):
+            lines.append(f'tripwire_incidents{{status="{status}"}} {count}')
+    lines += [
+        "# TYPE tripwire_policy_info gauge",
+        f'tripwire_policy_info{{version="{tripwire.policies.current.version}"}} 1',
+    ]
+    return "\n".join(lines) + "\n"

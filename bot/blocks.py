@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -25,9 +26,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.lifecycle import CATEGORIES, CLOSED, Status
-from bot.render import mention, render, slack_date, slack_escape, truncate
+from bot.render import channel_link, mention, render, slack_date, slack_escape, truncate
 from bot.slack_ids import INPUT_ACTION, ActionId, BlockId, CallbackId
-from db.models import Incident
+from db.models import Incident, IncidentDeadline
 
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
@@ -51,51 +52,111 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_TEXT_MAX)))
 
 
-def card_text(incident: Incident) -> str:
+def card_text(incident: Incident, *, redacted: bool = False) -> str:
     """The notification text of the card (what phones and screen readers show)."""
-    return render("slack/card_fallback.j2", incident=incident)
+    return render("slack/card_fallback.j2", incident=incident, redacted=redacted)
 
 
-def incident_card(incident: Incident) -> list[dict[str, Any]]:
+def relative(due: datetime, now: datetime) -> str:
+    """'in 3h 20m' or 'overdue by 2d 1h': a countdown as of `now` (the card is re-rendered when timers fire)."""
+    seconds = int((due - now).total_seconds())
+    minutes = abs(seconds) // 60
+    days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    parts = [f"{days}d"] if days else []
+    if hours or days:
+        parts.append(f"{hours}h")
+    if not days:
+        parts.append(f"{mins}m")
+    span = " ".join(parts)
+    return f"in {span}" if seconds >= 0 else f"overdue by {span}"
+
+
+def incident_card(
+    incident: Incident,
+    *,
+    deadlines: Sequence[IncidentDeadline] = (),
+    now: datetime | None = None,
+    redacted: bool = False,
+) -> list[dict[str, Any]]:
     """The incident card: everything a triager needs at a glance, with the buttons its status allows."""
+    now = now or incident.updated_at
+    if redacted:
+        return _redacted_card(incident)
     badge = SEVERITY_BADGE.get(incident.severity, "⚪")
-    header = truncate(f"{badge} {incident.ref} · {incident.title}", HEADER_TEXT_MAX)
+    lock = "🔒 " if incident.restricted else ""
+    header = truncate(f"{badge} {lock}{incident.ref} · {incident.title}", HEADER_TEXT_MAX)
     model = slack_escape(incident.model or "—")
     if incident.checkpoint:
         model += f" @ {slack_escape(incident.checkpoint)}"
+    status = incident.status
+    if incident.snoozed_until and incident.snoozed_until > now:
+        status += f" · snoozed until {slack_date(incident.snoozed_until)}"
+    level = f"{incident.level or '—'} · {slack_escape(incident.category)}"
+    ack = "—"
+    if incident.status == "triggered" and incident.ack_due_at:
+        ack = f"{slack_date(incident.ack_due_at)} ({relative(incident.ack_due_at, now)})"
+    elif incident.acknowledged_at:
+        ack = f"acknowledged {slack_date(incident.acknowledged_at)}"
+    paged = ", ".join(mention(user) for user in incident.paged[:8]) or "nobody yet"
     fields = [
         f"*Severity*\n{incident.severity}",
-        f"*Status*\n{incident.status}",
-        f"*Category*\n{slack_escape(incident.category)}",
+        f"*Status*\n{truncate(status, 1900)}",
+        f"*Level · category*\n{truncate(level, 1900)}",
         f"*Model*\n{truncate(model, 1900)}",
         f"*Assignee*\n{mention(incident.assignee)}",
-        f"*Reported by*\n{mention(incident.reporter)}",
-        f"*Policy*\n{slack_escape(incident.policy_version or 'none yet')}",
-        f"*Escalation level*\n{incident.escalation_level}",
+        f"*Paged*\n{truncate(paged, 1900)}",
+        f"*Ack due*\n{ack}",
+        f"*Policy*\n{slack_escape(incident.policy_version or 'none')} · step {incident.escalation_level + 1}",
     ]
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
         SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields]),
     ]
+    if deadlines:
+        lines = [
+            f"{'⏰' if d.status == 'running' else '🚨' if d.status == 'overdue' else '✅'} *{slack_escape(d.name)}* — "
+            + (
+                f"due {slack_date(d.due_at)} ({relative(d.due_at, now)})"
+                if d.status in ("running", "overdue")
+                else d.status
+            )
+            for d in deadlines[:10]
+        ]
+        blocks.append(_section("\n".join(lines)))
     if incident.description:
         note = f"… _(truncated: {len(incident.description):,} characters in all; `show {incident.ref}`)_"
         blocks.append(_section(truncate(slack_escape(incident.description), SECTION_TEXT_MAX, note)))
+    if incident.actions:
+        actions = "\n".join(f"• {slack_escape(action)}" for action in incident.actions[:10])
+        blocks.append(_section(truncate("*Required actions*\n" + actions, SECTION_TEXT_MAX)))
     if incident.links:
         links = " · ".join(slack_escape(link) for link in incident.links[:5])
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate("Links: " + links, 2000))]))
-    blocks.append(
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"Opened {slack_date(incident.created_at)} · updated {slack_date(incident.updated_at)}"
-                    + (f" · {slack_escape(incident.deployment)}" if incident.deployment else "")
-                )
-            ]
+    context = f"Reported by {mention(incident.reporter)} · opened {slack_date(incident.created_at)}"
+    if incident.deployment:
+        context += f" · {slack_escape(incident.deployment)}"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, 2000))]))
+    if incident.explanation:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=truncate(slack_escape(incident.explanation), 2000))])
         )
-    )
     buttons = card_buttons(incident)
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.CARD_ACTIONS, elements=buttons))
+    return as_dicts(blocks)
+
+
+def _redacted_card(incident: Incident) -> list[dict[str, Any]]:
+    """What channels other than the private route see of a restricted incident: that it exists, and where."""
+    badge = SEVERITY_BADGE.get(incident.severity, "⚪")
+    text = (
+        f"A restricted incident ({incident.severity}, {incident.status}). Its details are only in "
+        f"{channel_link(incident.channel_id)}; ask the safety lead for access."
+    )
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=f"{badge} 🔒 {incident.ref} · restricted incident", emoji=True)),
+        _section(text),
+    ]
     return as_dicts(blocks)
 
 
@@ -110,11 +171,13 @@ def card_buttons(incident: Incident) -> list[ButtonElement]:
         buttons.append(ButtonElement(text="Acknowledge", action_id=ActionId.ACKNOWLEDGE, value=value, style="primary"))
     if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
         buttons.append(ButtonElement(text="Escalate", action_id=ActionId.ESCALATE, value=value))
+        buttons.append(ButtonElement(text="Snooze", action_id=ActionId.SNOOZE, value=value))
     buttons.append(
         ButtonElement(
             text="Resolve",
             action_id=ActionId.RESOLVE,
             value=value,
+            style="danger",
             confirm=ConfirmObject(
                 title="Resolve incident?",
                 text=f"Resolve {incident.ref}? It can be reopened later.",
@@ -151,7 +214,12 @@ def _input(
 
 
 def new_incident_modal(
-    *, title: str = "", description: str = "", links: str = "", metadata: dict[str, str] | None = None
+    *,
+    categories: Sequence[tuple[str, str]] = CATEGORIES,
+    title: str = "",
+    description: str = "",
+    links: str = "",
+    metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report form: opened by `/incident new` and by the message shortcut."""
     severities = [
@@ -160,7 +228,8 @@ def new_incident_modal(
         _option("sev3", "sev3 — moderate"),
         _option("sev4", "sev4 — low"),
     ]
-    categories = [_option(value, label) for value, label in CATEGORIES]
+    options = [_option(value, truncate(label, 75)) for value, label in categories[:100]]
+    default = next((o for o in options if o.value == "unclassified"), options[-1])
     blocks = [
         _input(
             BlockId.TITLE,
@@ -178,7 +247,7 @@ def new_incident_modal(
         _input(
             BlockId.CATEGORY,
             "Category",
-            StaticSelectElement(action_id=INPUT_ACTION, options=categories, initial_option=categories[-1]),
+            StaticSelectElement(action_id=INPUT_ACTION, options=options, initial_option=default),
         ),
         _input(
             BlockId.SEVERITY,
@@ -219,8 +288,14 @@ def filed_modal(text: str) -> dict[str, Any]:
     return _view_dict(view)
 
 
-def home_view(*, reported: Sequence[Incident], assigned: Sequence[Incident]) -> dict[str, Any]:
-    """App Home: my open incidents and the ones assigned to me."""
+def home_view(
+    *,
+    reported: Sequence[Incident],
+    assigned: Sequence[Incident],
+    on_call: str = "",
+    deadlines: str = "",
+) -> dict[str, Any]:
+    """App Home: my open incidents, those assigned to me, who is on call, and the deadlines running."""
     blocks: list[Block] = [HeaderBlock(text="Tripwire")]
     for heading, incidents in (("Assigned to you", assigned), ("Reported by you, still open", reported)):
         blocks.append(_section(f"*{heading}*"))
@@ -229,7 +304,40 @@ def home_view(*, reported: Sequence[Incident], assigned: Sequence[Incident]) -> 
         for incident in incidents:
             blocks.append(_section(render("slack/incident_line.j2", incident=incident)))
         blocks.append(DividerBlock())
-    return _view_dict(View(type="home", blocks=blocks), limit=VIEW_BLOCKS_MAX)
+    for text in (on_call, deadlines):
+        if text:
+            blocks.append(_section(text))
+            blocks.append(DividerBlock())
+    return _view_dict(View(type="home", blocks=blocks[:VIEW_BLOCKS_MAX]), limit=VIEW_BLOCKS_MAX)
+
+
+SNOOZE_CHOICES = ("30m", "1h", "2h", "4h", "8h", "24h")
+
+
+def snooze_modal(incident: Incident, *, max_duration: str) -> dict[str, Any]:
+    """Ask for how long and why before snoozing an incident."""
+    options = [_option(choice, choice) for choice in SNOOZE_CHOICES]
+    view = View(
+        type="modal",
+        callback_id=CallbackId.SNOOZE,
+        title="Snooze incident",
+        submit="Snooze",
+        close="Cancel",
+        private_metadata=json.dumps({"incident_id": incident.id}),
+        blocks=[
+            _section(
+                f"Snoozing holds paging and reminders for *{incident.ref}* until it ends (at most {max_duration}). "
+                "The reason goes on the timeline."
+            ),
+            _input(
+                BlockId.DURATION,
+                "For how long",
+                StaticSelectElement(action_id=INPUT_ACTION, options=options, initial_option=options[1]),
+            ),
+            _input(BlockId.REASON, "Why", PlainTextInputElement(action_id=INPUT_ACTION, multiline=True)),
+        ],
+    )
+    return _view_dict(view)
 
 
 def _view_dict(view: View, *, limit: int = VIEW_BLOCKS_MAX) -> dict[str, Any]:

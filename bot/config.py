@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, alias="TRIPWIRE_MAX_BODY_BYTES")
     # Slack allows about one message per second per channel; the outbox paces itself to that.
     channel_interval_seconds: float = Field(default=1.0, alias="TRIPWIRE_CHANNEL_INTERVAL")
+    timer_interval_seconds: float = Field(default=5.0, alias="TRIPWIRE_TIMER_INTERVAL")
+    policy_reload_seconds: float = Field(default=30.0, alias="TRIPWIRE_POLICY_RELOAD")
     process_before_response: bool = Field(default=False, alias="TRIPWIRE_PROCESS_BEFORE_RESPONSE")
 
     def require(self, *names: str) -> None:

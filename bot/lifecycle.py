@@ -41,6 +41,13 @@ class Action(StrEnum):
     SEVERITY = "severity"
     ASSIGN = "assign"
     NOTE = "note"
+    SNOOZE = "snooze"
+    # Entries the bot itself writes, or that record a refusal; they are not transitions.
+    PAGE = "page"
+    REMIND = "remind"
+    DEADLINE = "deadline"
+    UNSNOOZE = "unsnooze"
+    REFUSED = "refused"
 
 
 OPEN = frozenset({Status.TRIGGERED, Status.ACKNOWLEDGED, Status.MITIGATED})
@@ -58,6 +65,7 @@ TRANSITIONS: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.SEVERITY: (OPEN, None),
     Action.ASSIGN: (OPEN, None),
     Action.NOTE: (OPEN | CLOSED, None),
+    Action.SNOOZE: (frozenset({Status.TRIGGERED, Status.ACKNOWLEDGED}), None),
 }
 
 VERB = {
@@ -70,6 +78,7 @@ VERB = {
     Action.SEVERITY: "sev",
     Action.ASSIGN: "assign",
     Action.NOTE: "note",
+    Action.SNOOZE: "snooze",
 }
 
 

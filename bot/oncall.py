@@ -140,3 +140,26 @@ def escalation_pages(route: Route, *, triggered_at: datetime) -> tuple[Page, ...
         for round_ in range(rounds)
         for index, step in enumerate(route.escalation)
     )
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    """One rotation for `/incident oncall`: the roles it serves, who is on now and who is next."""
+
+    rotation: str
+    roles: tuple[str, ...]
+    now: OnCall | None
+    next: OnCall | None
+
+
+def roster(policy: Policy, *, at: datetime) -> tuple[RosterLine, ...]:
+    """Every rotation in the policy with the person on call at `at` and the next one."""
+    return tuple(
+        RosterLine(
+            rotation=rotation_id,
+            roles=tuple(role_id for role_id, role in policy.roles.items() if rotation_id in role.rotations),
+            now=who_is_on_call(rotation, at=at),
+            next=next_on_call(rotation, at=at),
+        )
+        for rotation_id, rotation in policy.rotations.items()
+    )

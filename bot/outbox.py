@@ -182,7 +182,7 @@ class Outbox:
             if message.incident_id is not None:
                 incident = repo.get_incident(session=session, incident_id=message.incident_id)
             if message.kind == "card.update" and repo.later_unsent_card_update(
-                session=session, incident_id=message.incident_id or 0, after_id=message_id
+                session=session, incident_id=message.incident_id or 0, channel=message.channel, after_id=message_id
             ):
                 message.status, message.sent_at = "sent", self._clock()
                 message.last_error = "superseded by a newer card update"
@@ -197,19 +197,33 @@ class Outbox:
             if message.kind == "card.post" and message.incident_id is not None:
                 incident = repo.get_incident(session=session, incident_id=message.incident_id, for_update=True)
                 assert incident is not None
-                incident.channel_id = str(response.get("channel") or incident.channel_id)
-                incident.card_ts = str(response.get("ts"))
+                channel, ts = str(response.get("channel") or message.channel), str(response.get("ts"))
+                if message.payload.get("redacted"):
+                    incident.redacted_channel_id, incident.redacted_ts = channel, ts
+                else:
+                    incident.channel_id, incident.card_ts = channel, ts
+                # Later messages about this card were queued under the channel's configured name; move them to the
+                # id Slack answered with, keeping their order.
+                repo.rekey_outbox(session=session, incident_id=incident.id or 0, old=message.channel, new=channel)
 
     def _build_call(self, session: Any, message: OutboxMessage, incident: Any) -> tuple[str, dict[str, Any]]:
         if message.kind in ("card.post", "card.update"):
             if incident is None:
                 raise Park(f"{message.kind}: incident {message.incident_id} is gone")
-            args: dict[str, Any] = {"text": card_text(incident), "blocks": incident_card(incident)}
+            redacted = bool(message.payload.get("redacted"))
+            deadlines = repo.list_deadlines(session=session, incident_id=incident.id)
+            blocks = incident_card(incident, deadlines=deadlines, now=self._clock(), redacted=redacted)
+            args: dict[str, Any] = {"text": card_text(incident, redacted=redacted), "blocks": blocks}
             if message.kind == "card.post":
                 return "chat.postMessage", {"channel": message.channel, "unfurl_links": False, **args}
-            if not incident.card_ts:
+            channel, ts = (
+                (incident.redacted_channel_id, incident.redacted_ts)
+                if redacted
+                else (incident.channel_id, incident.card_ts)
+            )
+            if not ts:
                 raise Park(f"card.update: the card of {incident.ref} was never posted")
-            return "chat.update", {"channel": incident.channel_id, "ts": incident.card_ts, **args}
+            return "chat.update", {"channel": channel, "ts": ts, **args}
         if message.kind == "thread.reply":
             if incident is None or not incident.card_ts:
                 raise Park(f"thread.reply: the card of incident {message.incident_id} was never posted")

@@ -12,6 +12,7 @@ class ActionId(StrEnum):
     ESCALATE = "incident_escalate"
     RESOLVE = "incident_resolve"
     REOPEN = "incident_reopen"
+    SNOOZE = "incident_snooze"
 
 
 class CallbackId(StrEnum):
@@ -19,6 +20,7 @@ class CallbackId(StrEnum):
 
     NEW_INCIDENT = "incident_new"
     REPORT_SHORTCUT = "report_safety_incident"
+    SNOOZE = "incident_snooze"
 
 
 class BlockId(StrEnum):
@@ -32,6 +34,8 @@ class BlockId(StrEnum):
     CHECKPOINT = "checkpoint"
     DEPLOYMENT = "deployment"
     LINKS = "links"
+    DURATION = "duration"
+    REASON = "reason"
     CARD_ACTIONS = "card_actions"
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bot.blocks import text_blocks
 from bot.errors import InvalidInput
 from bot.incidents import IncidentService
 from bot.lifecycle import parse_ref, parse_severity
+from bot.oncall import roster
+from bot.policy import parse_duration
 from bot.render import render
 from db.models import Incident
 
@@ -27,6 +30,8 @@ USAGE = {
     "sev": "sev INC-42 sev1..sev4",
     "assign": "assign INC-42 @user",
     "note": "note INC-42 text",
+    "snooze": "snooze INC-42 DURATION reason",
+    "oncall": "oncall",
     "help": "help",
 }
 ALIASES = {"acknowledge": "ack", "severity": "sev", "ls": "list"}
@@ -93,7 +98,15 @@ def _ref_and_text(parsed: Parsed, command: str, *, need_text: str | None = None)
     return incident_id, text
 
 
-def execute(parsed: Parsed, *, actor: str, incidents: IncidentService, command: str = "/incident") -> Reply:
+def execute(
+    parsed: Parsed,
+    *,
+    actor: str,
+    incidents: IncidentService,
+    now: datetime,
+    channel: str = "",
+    command: str = "/incident",
+) -> Reply:
     """Run every subcommand except `new` (which opens a modal) and return the answer."""
     name = parsed.name
     if name == "help":
@@ -105,7 +118,14 @@ def execute(parsed: Parsed, *, actor: str, incidents: IncidentService, command: 
         return Reply(text, text_blocks(text))
     if name == "show":
         incident_id, _ = _ref_and_text(parsed, command)
-        text = render("slack/show.j2", detail=incidents.get(incident_id=incident_id))
+        detail = incidents.get(incident_id=incident_id)
+        if detail.incident.restricted and channel != detail.incident.channel_id:
+            text = render("slack/restricted.j2", incident=detail.incident)
+        else:
+            text = render("slack/show.j2", detail=detail)
+        return Reply(text, text_blocks(text))
+    if name == "oncall":
+        text = render("slack/oncall.j2", roster=roster(incidents.policy, at=now))
         return Reply(text, text_blocks(text))
     changed = _change(parsed, actor=actor, incidents=incidents, command=command)
     return Reply(render("slack/done.j2", incident=changed))
@@ -138,6 +158,14 @@ def _change(parsed: Parsed, *, actor: str, incidents: IncidentService, command: 
         except InvalidInput as exc:
             raise usage_error(command, name, str(exc)) from None
         return incidents.set_severity(incident_id=incident_id, actor=actor, severity=severity)
+    if name == "snooze":
+        incident_id, rest = _ref_and_text(parsed, command, need_text="For how long, and why?")
+        length, _, reason = rest.partition(" ")
+        try:
+            duration = parse_duration(length)
+        except ValueError as exc:
+            raise usage_error(command, name, str(exc)) from None
+        return incidents.snooze(incident_id=incident_id, actor=actor, duration=duration, reason=reason)
     if name == "assign":
         incident_id, who = _ref_and_text(parsed, command, need_text="Assign to whom?")
         match = USER_MENTION.match(who)

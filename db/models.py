@@ -39,6 +39,18 @@ class Incident(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    level: str | None = Field(default=None, max_length=20)
+    route: str | None = Field(default=None, max_length=100)
+    restricted: bool = False
+    policy_hash: str = Field(default="", max_length=64)
+    explanation: str = Field(default="", sa_type=Text)
+    actions: list[str] = Field(default_factory=list, sa_type=JSON)
+    paged: list[str] = Field(default_factory=list, sa_type=JSON)
+    ack_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    snooze_reason: str = Field(default="", sa_type=Text)
+    redacted_channel_id: str | None = Field(default=None, max_length=100)
+    redacted_ts: str | None = Field(default=None, max_length=50)
 
     @property
     def ref(self) -> str:
@@ -78,3 +90,47 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str = Field(default="", sa_type=Text)
+
+
+class IncidentDeadline(SQLModel, table=True):
+    """A deadline clock a policy level started (a capability decision, an external report)."""
+
+    __tablename__ = "incident_deadline"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    deadline_id: str = Field(max_length=100)
+    name: str = Field(max_length=200)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="running", max_length=20)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Timer(SQLModel, table=True):
+    """Something that must happen at a time (a page, a reminder, a deadline falling due); claimed exactly once."""
+
+    __tablename__ = "timer"
+    __table_args__ = (Index("ix_timer_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="pending", max_length=12)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    fired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    fired_by: str = Field(default="", max_length=100)
+
+
+class PolicyVersion(SQLModel, table=True):
+    """Every distinct policy file the bot has run with, so incidents and digests can name what applied."""
+
+    __tablename__ = "policy_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=100)
+    content_hash: str = Field(max_length=64, unique=True)
+    source: str = Field(max_length=500)
+    content: str = Field(sa_type=Text)
+    loaded_at: datetime = Field(sa_type=UTCDateTime)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from db.models import Incident, OutboxMessage, TimelineEntry
+from db.models import Incident, IncidentDeadline, OutboxMessage, PolicyVersion, TimelineEntry, Timer
 
 OPEN_STATUSES = ("triggered", "acknowledged", "mitigated")
 UNSENT = ("pending", "sending")
@@ -128,10 +128,11 @@ def count_outbox(*, session: Session, status: str) -> int:
     return session.exec(statement).one()
 
 
-def later_unsent_card_update(*, session: Session, incident_id: int, after_id: int) -> bool:
-    """Whether a newer card update for the incident is queued (so this one can be skipped)."""
+def later_unsent_card_update(*, session: Session, incident_id: int, channel: str, after_id: int) -> bool:
+    """Whether a newer update of the same card is queued (so this one can be skipped)."""
     statement = select(OutboxMessage.id).where(
         OutboxMessage.incident_id == incident_id,
+        OutboxMessage.channel == channel,
         OutboxMessage.kind == "card.update",
         col(OutboxMessage.status).in_(UNSENT),
         col(OutboxMessage.id) > after_id,
@@ -147,3 +148,98 @@ def get_outbox(*, session: Session, message_id: int) -> OutboxMessage | None:
 def get_timeline_entry(*, session: Session, entry_id: int) -> TimelineEntry | None:
     """One timeline entry by id."""
     return session.get(TimelineEntry, entry_id)
+
+
+def add_deadline(*, session: Session, deadline: IncidentDeadline) -> IncidentDeadline:
+    """Start a deadline clock."""
+    session.add(deadline)
+    return deadline
+
+
+def list_deadlines(*, session: Session, incident_id: int) -> Sequence[IncidentDeadline]:
+    """An incident's deadline clocks, soonest first."""
+    statement = (
+        select(IncidentDeadline)
+        .where(IncidentDeadline.incident_id == incident_id)
+        .order_by(col(IncidentDeadline.due_at), col(IncidentDeadline.id))
+    )
+    return session.exec(statement).all()
+
+
+def list_running_deadlines(*, session: Session, limit: int = 20) -> Sequence[IncidentDeadline]:
+    """Running (or overdue) clocks across all incidents, soonest first."""
+    statement = (
+        select(IncidentDeadline)
+        .where(col(IncidentDeadline.status).in_(("running", "overdue")))
+        .order_by(col(IncidentDeadline.due_at))
+        .limit(limit)
+    )
+    return session.exec(statement).all()
+
+
+def add_timer(
+    *, session: Session, kind: str, due_at: datetime, incident_id: int | None, payload: dict[str, Any] | None = None
+) -> Timer:
+    """Schedule something to happen at `due_at`."""
+    timer = Timer(kind=kind, incident_id=incident_id, due_at=due_at, payload=payload or {})
+    session.add(timer)
+    return timer
+
+
+def cancel_timers(*, session: Session, incident_id: int, kinds: Sequence[str]) -> int:
+    """Cancel an incident's pending timers of these kinds; returns how many."""
+    timers = session.exec(
+        select(Timer).where(Timer.incident_id == incident_id, Timer.status == "pending", col(Timer.kind).in_(kinds))
+    ).all()
+    for timer in timers:
+        timer.status = "cancelled"
+    return len(timers)
+
+
+def claim_due_timer(*, session: Session, now: datetime) -> Timer | None:
+    """The oldest due pending timer, locked so a second replica skips it (PostgreSQL SKIP LOCKED)."""
+    statement = (
+        select(Timer)
+        .where(Timer.status == "pending", col(Timer.due_at) <= now)
+        .order_by(col(Timer.due_at), col(Timer.id))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(statement).first()
+
+
+def list_timers(*, session: Session, incident_id: int) -> Sequence[Timer]:
+    """An incident's timers in due order (for tests and `show`)."""
+    statement = select(Timer).where(Timer.incident_id == incident_id).order_by(col(Timer.due_at), col(Timer.id))
+    return session.exec(statement).all()
+
+
+def get_policy_version(*, session: Session, content_hash: str) -> PolicyVersion | None:
+    """A stored policy version by content hash."""
+    return session.exec(select(PolicyVersion).where(PolicyVersion.content_hash == content_hash)).first()
+
+
+def add_policy_version(*, session: Session, policy_version: PolicyVersion) -> PolicyVersion:
+    """Remember a policy file the bot ran with."""
+    session.add(policy_version)
+    return policy_version
+
+
+def rekey_outbox(*, session: Session, incident_id: int, old: str, new: str) -> None:
+    """Move an incident's unsent messages from one channel key to another."""
+    if old == new:
+        return
+    for message in session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.incident_id == incident_id,
+            OutboxMessage.channel == old,
+            col(OutboxMessage.status).in_(UNSENT),
+        )
+    ).all():
+        message.channel = new
+
+
+def count_incidents_by_status(*, session: Session) -> dict[str, int]:
+    """Incident counts per status."""
+    rows = session.exec(select(Incident.status, func.count()).group_by(Incident.status)).all()
+    return {status: count for status, count in rows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -21,8 +22,9 @@ from localslack import BackgroundServer, LocalSlack
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-token"
 POSTGRES_URL = os.environ.get("TRIPWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REPORTER, TRIAGER, LEAD = "U0REPORTER", "U0TRIAGER", "U0LEAD"
-TRIAGE_CHANNEL, GENERAL = "C0TRIAGE", "C0GENERAL"
+REPORTER, TRIAGER, LEAD, BOSS, ADMIN = "U0REPORTER", "U0TRIAGER", "U0LEAD", "U0BOSS", "U0ADMIN"
+TRIAGE_CHANNEL, GENERAL, ONCALL, RESTRICTED = "C0TRIAGE", "C0GENERAL", "C0ONCALL", "C0RESTRICTED"
+TEST_POLICY = Path(__file__).parent / "fixtures" / "policy.yaml"
 
 
 def postgres_unavailable_reason() -> str | None:
@@ -77,8 +79,12 @@ def slack_server() -> Iterator[LocalSlack]:
     server.add_user(REPORTER, name="rita", real_name="Rita Reporter", tz="Europe/London")
     server.add_user(TRIAGER, name="tom", real_name="Tom Triager", tz="America/Los_Angeles")
     server.add_user(LEAD, name="lee", real_name="Lee Lead", tz="America/New_York")
+    server.add_user(BOSS, name="bo", real_name="Bo Boss", tz="America/Los_Angeles")
+    server.add_user(ADMIN, name="ada", real_name="Ada Admin", tz="Etc/UTC")
     server.add_channel(TRIAGE_CHANNEL, name="safety-triage", is_private=False)
     server.add_channel(GENERAL, name="general", is_private=False)
+    server.add_channel(ONCALL, name="safety-oncall", is_private=False)
+    server.add_channel(RESTRICTED, name="safety-restricted", is_private=True, members=[LEAD, TRIAGER])
     server.start()
     yield server
     server.stop()
@@ -106,6 +112,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "TRIPWIRE_TRIAGE_CHANNEL": TRIAGE_CHANNEL,
         "TRIPWIRE_PROCESS_BEFORE_RESPONSE": True,
         "TRIPWIRE_CHANNEL_INTERVAL": 0,
+        "TRIPWIRE_POLICY": str(TEST_POLICY),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
 
+from bot.blocks import snooze_modal
 from bot.incidents import IncidentService
+from bot.policy import format_duration
 from bot.slack_ids import ActionId
 
 
@@ -22,7 +25,18 @@ def handle_card_button(ack: Ack, action: dict[str, Any], body: dict[str, Any], i
     verbs[ActionId(action["action_id"])](incident_id=int(action["value"]), actor=body["user"]["id"])
 
 
+def handle_snooze_button(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], client: WebClient, incidents: IncidentService
+) -> None:
+    """Open the snooze form (how long, why) for the card's incident."""
+    ack()
+    incident = incidents.get(incident_id=int(action["value"])).incident
+    view = snooze_modal(incident, max_duration=format_duration(incidents.policy.snooze.max))
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
 def register(app: App) -> None:
-    """One listener for every card button."""
-    for action_id in ActionId:
+    """One listener for the verbs, one for the snooze form."""
+    for action_id in (ActionId.ACKNOWLEDGE, ActionId.ESCALATE, ActionId.RESOLVE, ActionId.REOPEN):
         app.action(action_id.value)(handle_card_button)
+    app.action(ActionId.SNOOZE.value)(handle_snooze_button)

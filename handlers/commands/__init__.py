@@ -19,12 +19,18 @@ def handle_incident_command(
     ack()
     parsed = slash.parse(command.get("text", ""), command["command"])
     if parsed.name == "new":
-        metadata = {"channel": command.get("channel_id", "")}
-        client.views_open(
-            trigger_id=command["trigger_id"], view=new_incident_modal(title=parsed.rest, metadata=metadata)
-        )
+        categories = [(key, category.name) for key, category in incidents.policy.categories.items()]
+        view = new_incident_modal(categories=categories, title=parsed.rest, metadata={"channel": command["channel_id"]})
+        client.views_open(trigger_id=command["trigger_id"], view=view)
         return
-    reply = slash.execute(parsed, actor=command["user_id"], incidents=incidents, command=command["command"])
+    reply = slash.execute(
+        parsed,
+        actor=command["user_id"],
+        incidents=incidents,
+        now=incidents.now(),
+        channel=command.get("channel_id", ""),
+        command=command["command"],
+    )
     respond(**reply.as_kwargs())
 
 

@@ -9,14 +9,22 @@ from slack_sdk import WebClient
 
 from bot.blocks import home_view
 from bot.incidents import IncidentService
+from bot.oncall import roster
+from bot.render import render
 
 
 def handle_app_home_opened(event: dict[str, Any], client: WebClient, incidents: IncidentService) -> None:
-    """Publish the person's App Home: their open incidents and those assigned to them."""
+    """Publish the person's App Home: their incidents, who is on call, and the deadlines running."""
     if event.get("tab", "home") != "home":
         return
     home = incidents.home(user=event["user"])
-    client.views_publish(user_id=event["user"], view=home_view(reported=home.reported, assigned=home.assigned))
+    view = home_view(
+        reported=home.reported,
+        assigned=home.assigned,
+        on_call=render("slack/oncall.j2", roster=roster(incidents.policy, at=incidents.now())),
+        deadlines=render("slack/deadlines.j2", deadlines=home.deadlines),
+    )
+    client.views_publish(user_id=event["user"], view=view)
 
 
 def register(app: App) -> None:

@@ -8,16 +8,18 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.blocks import new_incident_modal
+from bot.incidents import IncidentService
 from bot.slack_ids import CallbackId
 
 
-def handle_report_shortcut(ack: Ack, shortcut: dict[str, Any], client: WebClient) -> None:
+def handle_report_shortcut(ack: Ack, shortcut: dict[str, Any], client: WebClient, incidents: IncidentService) -> None:
     """Open the report form prefilled from the message and linked to it."""
     ack()
     message, channel = shortcut.get("message", {}), shortcut.get("channel", {}).get("id", "")
     text = str(message.get("text", ""))
     permalink = client.chat_getPermalink(channel=channel, message_ts=message["ts"])["permalink"]
     view = new_incident_modal(
+        categories=[(key, category.name) for key, category in incidents.policy.categories.items()],
         title=text.splitlines()[0] if text else "",
         description=text,
         links=str(permalink),

@@ -1,17 +1,20 @@
-"""The report form's submission."""
+"""Modal submissions: the report form and the snooze form."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot.blocks import filed_modal
 from bot.config import Settings
+from bot.errors import InvalidInput
 from bot.incidents import IncidentService
 from bot.lifecycle import validate_draft
+from bot.policy import parse_duration
 from bot.render import render
-from bot.slack_ids import CallbackId
+from bot.slack_ids import BlockId, CallbackId
 
 
 def form_values(view: dict[str, Any]) -> dict[str, str]:
@@ -33,10 +36,30 @@ def handle_new_incident_submission(
         ack(response_action="errors", errors=errors)
         return
     incident = incidents.report(draft=draft, reporter=body["user"]["id"])
-    text = render("slack/filed.j2", incident=incident, command=settings.command)
-    ack(response_action="update", view=filed_modal(text))
+    ack(
+        response_action="update",
+        view=filed_modal(render("slack/filed.j2", incident=incident, command=settings.command)),
+    )
+
+
+def handle_snooze_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], incidents: IncidentService) -> None:
+    """Snooze the incident, or show the problem next to the field it concerns."""
+    values = form_values(view)
+    incident_id = int(json.loads(view.get("private_metadata") or "{}")["incident_id"])
+    try:
+        incidents.snooze(
+            incident_id=incident_id,
+            actor=body["user"]["id"],
+            duration=parse_duration(values.get(BlockId.DURATION, "")),
+            reason=values.get(BlockId.REASON, ""),
+        )
+    except InvalidInput as exc:
+        ack(response_action="errors", errors={exc.field or BlockId.REASON: str(exc)})
+        return
+    ack()
 
 
 def register(app: App) -> None:
-    """Listen for the report form."""
+    """Listen for both forms."""
     app.view(CallbackId.NEW_INCIDENT.value)(handle_new_incident_submission)
+    app.view(CallbackId.SNOOZE.value)(handle_snooze_submission)

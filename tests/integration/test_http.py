@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.app import Tripwire
+from db.migrate import head_revision
 from db.models import Incident
 from localslack import LocalSlack, sign_request
 from tests.conftest import SIGNING_SECRET, TRIAGER
@@ -84,8 +85,17 @@ def test_health_and_readiness(slack: LocalSlack, bot: Tripwire) -> None:
     assert httpx.get(base + "/healthz").json() == {"ok": True}
     ready = httpx.get(base + "/readyz")
     assert ready.status_code == 200
-    assert ready.json()["schema"] == ready.json()["expected"] == "0001"
+    assert ready.json()["schema"] == ready.json()["expected"] == head_revision()
     with bot.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'old'")
     not_ready = httpx.get(base + "/readyz")
     assert not_ready.status_code == 503 and not_ready.json()["schema"] == "old"
+
+
+def test_metrics_are_prometheus_text(slack: LocalSlack, bot: Tripwire) -> None:
+    base = slack.request_url.removesuffix("/slack/events")
+    bot.timers.run_due()
+    body = httpx.get(base + "/metrics").text
+    assert "tripwire_timer_passes_total 1\n" in body
+    assert 'tripwire_outbox_messages{status="pending"} 0' in body
+    assert 'tripwire_policy_info{version="it-1"} 1' in body

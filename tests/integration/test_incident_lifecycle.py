@@ -12,12 +12,12 @@ from sqlmodel import Session, select
 from bot.app import Tripwire
 from db.models import Incident, OutboxMessage, TimelineEntry
 from localslack import LocalSlack
-from tests.conftest import REPORTER, TRIAGE_CHANNEL, TRIAGER
+from tests.conftest import LEAD, REPORTER, TRIAGE_CHANNEL, TRIAGER
 
 FORM = {
     "title": "Model gave synthesis route",
     "description": "Transcript attached; the refusal classifier missed it.",
-    "category": "cbrn.bio",
+    "category": "cyber",
     "severity": "sev2",
     "model": "frontier-x",
     "checkpoint": "ckpt-0412",
@@ -106,9 +106,10 @@ def test_file_via_modal_posts_card_and_records_timeline(slack: LocalSlack, bot: 
     assert "INC-1" in card_text(confirmation)
 
     stored = incidents(bot)
-    assert [(i.title, i.severity, i.category, i.status, i.reporter) for i in stored] == [
-        ("Model gave synthesis route", "sev2", "cbrn.bio", "triggered", REPORTER)
+    assert [(i.title, i.severity, i.category, i.status, i.reporter, i.level) for i in stored] == [
+        ("Model gave synthesis route", "sev2", "cyber", "triggered", REPORTER, "alert")
     ]
+    assert stored[0].policy_version == "it-1" and len(stored[0].policy_hash) == 64
     assert stored[0].links == ["https://evals.example/run/12"]
     assert stored[0].created_at.tzinfo is not None
     assert [e.action for e in timeline(bot)] == ["create"]
@@ -120,7 +121,7 @@ def test_file_via_modal_posts_card_and_records_timeline(slack: LocalSlack, bot: 
     text_ = card_text(card)
     assert "INC-1" in text_ and "sev2" in text_ and "frontier-x @ ckpt-0412" in text_
     actions = [e["action_id"] for b in _field(card, "blocks") if b["type"] == "actions" for e in b["elements"]]
-    assert actions == ["incident_acknowledge", "incident_escalate", "incident_resolve"]
+    assert actions == ["incident_acknowledge", "incident_escalate", "incident_snooze", "incident_resolve"]
     assert incidents(bot)[0].card_ts == _field(card, "ts")
 
 
@@ -235,10 +236,16 @@ def test_bad_commands_answer_with_usage(slack: LocalSlack, bot: Tripwire, text: 
 
 def test_other_subcommands_record_their_change(slack: LocalSlack, bot: Tripwire) -> None:
     file_incident(slack, bot)
-    for command in ("sev INC-1 sev1", f"assign INC-1 <@{TRIAGER}|tom>", "note INC-1 weights & <b>logs</b>",
-                    "escalate INC-1", "mitigate INC-1 endpoint disabled", "dismiss INC-1 eval bug, not the model"):
-        slack.slash_command(REPORTER, command)
-        assert "INC-1" in last_ephemeral(slack, REPORTER)
+    for command in (
+        "sev INC-1 sev1",
+        f"assign INC-1 <@{TRIAGER}|tom>",
+        "note INC-1 weights & <b>logs</b>",
+        "escalate INC-1",
+        "mitigate INC-1 endpoint disabled",
+        "dismiss INC-1 eval bug, not the model",
+    ):
+        slack.slash_command(LEAD, command)
+        assert "INC-1" in last_ephemeral(slack, LEAD)
     entries = timeline(bot)
     assert [e.action for e in entries] == ["create", "severity", "assign", "note", "escalate", "mitigate", "dismiss"]
     assert entries[1].after == {"severity": "sev1"}
@@ -249,7 +256,7 @@ def test_other_subcommands_record_their_change(slack: LocalSlack, bot: Tripwire)
     assert (incident.status, incident.dismiss_reason) == ("dismissed", "eval bug, not the model")
     bot.outbox.drain()
     replies = [_field(r, "text") for r in slack.replies(TRIAGE_CHANNEL, incident.card_ts or "")]
-    assert f"<@{REPORTER}>: weights &amp; &lt;b&gt;logs&lt;/b&gt;" in replies
+    assert f"<@{LEAD}>: weights &amp; &lt;b&gt;logs&lt;/b&gt;" in replies
 
 
 def test_show_lists_the_timeline(slack: LocalSlack, bot: Tripwire) -> None:

@@ -9,6 +9,7 @@ import pytest
 from bot.cli import main
 from bot.config import ConfigError, Settings
 from bot.manifest import build_manifest
+from db.migrate import head_revision
 
 
 @pytest.fixture(autouse=True)
@@ -79,5 +80,5 @@ def test_db_upgrade_creates_the_schema(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x/tripwire.db")
     assert main(["db", "upgrade"]) == 0
-    assert "database at revision 0001" in capsys.readouterr().out
+    assert f"database at revision {head_revision()}" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0

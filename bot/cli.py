@@ -56,6 +56,12 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
     return run_dev(settings, host=args.host, port=args.port, demo=args.demo)
 
 
+def _policy_check(_: Settings, args: argparse.Namespace) -> int:
+    from bot.policy_check import main_check
+
+    return main_check(args.path, out=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     parser = argparse.ArgumentParser(prog="tripwire", description="AI-safety incidents in Slack.")
@@ -76,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     database = sub.add_parser("db", help="database maintenance")
     database_sub = database.add_subparsers(dest="db_command", required=True)
     database_sub.add_parser("upgrade", help="apply migrations").set_defaults(run=_db_upgrade)
+
+    policy = sub.add_parser("policy", help="check a safety policy file")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_sub.add_parser("check", help="validate PATH: exit 0, or 1 with file:line problems")
+    check.add_argument("path")
+    check.set_defaults(run=_policy_check)
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for this configuration")
     manifest.add_argument("--socket-mode", action="store_true")

@@ -13,7 +13,7 @@ from bot.clock import Clock
 from bot.errors import InvalidInput, NotFound, TripwireError
 from bot.lifecycle import Action, Draft, Severity, Status, next_status
 from bot.oncall import escalation_pages
-from bot.policy import PermissionAction, Policy
+from bot.policy import PermissionAction, Policy, format_duration
 from bot.policy_store import PolicyStore
 from bot.triage import Report, evaluate_report
 from db import repositories as repo
@@ -359,7 +359,8 @@ class IncidentService:
             )
         if duration <= timedelta(0) or duration > policy.snooze.max:
             raise InvalidInput(
-                f"Snooze for more than 0 and at most {policy.snooze.max} (the policy's limit).", field="duration"
+                f"Snooze for more than 0 and at most {format_duration(policy.snooze.max)} (the policy's limit).",
+                field="duration",
             )
 
         def apply(session: Session, incident: Incident, now: datetime) -> None:

@@ -1,0 +1,120 @@
+"""Two bot processes on one PostgreSQL database: every due page is sent exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from slack_sdk import WebClient
+from sqlmodel import Session, select
+
+from bot.app import create_app
+from bot.lifecycle import validate_draft
+from db.models import Timer
+from localslack import LocalSlack
+from tests.conftest import BOT_TOKEN, REPORTER, SIGNING_SECRET, TEST_POLICY, TRIAGER, make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+INCIDENTS = 12
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Re-check a condition until it holds; fail with `what` after `timeout` seconds."""
+    done = threading.Event()
+    for _ in range(int(timeout / 0.1)):
+        if predicate():
+            return
+        done.wait(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def timer_passes(port: int) -> int:
+    try:
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0
+    line = next((line for line in body.splitlines() if line.startswith("tripwire_timer_passes_total ")), "x 0")
+    return int(line.split()[1])
+
+
+@pytest.fixture
+def replicas(slack: LocalSlack, postgres_url: str, tmp_path: Path) -> Iterator[list[int]]:
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": postgres_url,
+        "TRIPWIRE_POLICY": str(TEST_POLICY),
+        "TRIPWIRE_TRIAGE_CHANNEL": "C0TRIAGE",
+        "TRIPWIRE_TIMER_INTERVAL": "0.2",
+        "TRIPWIRE_CHANNEL_INTERVAL": "0",
+    }
+    ports = [free_port(), free_port()]
+    processes, logs = [], []
+    for index, port in enumerate(ports):
+        logs.append((tmp_path / f"replica{index}.log").open("w"))
+        command = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
+    try:
+        yield ports
+    finally:
+        for process in processes:
+            process.terminate()
+        codes = [process.wait(timeout=30) for process in processes]
+        for log in logs:
+            log.close()
+        output = "\n".join((tmp_path / f"replica{i}.log").read_text()[-3000:] for i in range(len(ports)))
+        # uvicorn re-raises SIGTERM after a graceful shutdown, so -SIGTERM (not a crash) is the clean exit code.
+        assert codes == [-signal.SIGTERM, -signal.SIGTERM], output
+        assert output.count("Application shutdown complete") == 2, output
+
+
+@pytest.mark.postgres
+@pytest.mark.e2e
+def test_two_replicas_send_each_due_page_exactly_once(
+    slack: LocalSlack, postgres_url: str, replicas: list[int]
+) -> None:
+    seeded = create_app(
+        make_settings(postgres_url), client=WebClient(token=BOT_TOKEN, base_url=slack.api_url), start_worker=False
+    )
+    draft, _ = validate_draft(title="Race me", category="cyber", severity="sev3")
+    assert draft is not None
+    for _ in range(INCIDENTS):
+        seeded.incidents.report(draft=draft, reporter=REPORTER)
+
+    def all_pages_fired() -> bool:
+        with Session(seeded.engine) as session:
+            pages = session.exec(select(Timer).where(Timer.kind == "page", Timer.status == "done")).all()
+            return len(pages) == INCIDENTS
+
+    wait_until(all_pages_fired, 60, "both replicas to start and fire the first page of every incident")
+    start = [timer_passes(port) for port in replicas]
+    wait_until(
+        lambda: all(timer_passes(port) >= before + 5 for port, before in zip(replicas, start, strict=True)),
+        30,
+        "five more timer passes on each replica",
+    )
+    dm = slack.dm_channel(TRIAGER)
+    wait_until(lambda: len(slack.messages(dm)) >= INCIDENTS, 30, "the page DMs to be delivered")
+    pages = [call for call in slack.calls_to("chat.postMessage") if call.args.get("channel") == TRIAGER]
+    assert len(pages) == INCIDENTS
+    assert len(slack.messages(dm)) == INCIDENTS
+    with Session(seeded.engine) as session:
+        fired = session.exec(select(Timer).where(Timer.kind == "page", Timer.status == "done")).all()
+    assert len(fired) == INCIDENTS and all(t.fired_by for t in fired)
+    seeded.engine.dispose()

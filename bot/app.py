@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +14,7 @@ from slack_bolt import App, BoltContext
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -24,35 +22,21 @@ from starlette.routing import Route
 
 from bot.clock import Clock, system_clock
 from bot.config import Settings
-from bot.incidents import IncidentService
-from bot.outbox import Outbox
-from bot.policy_store import PolicyStore
+from bot.core import Core, build_core
 from bot.scheduler import build_scheduler
-from bot.timers import TimerService
-from db.engine import UnitOfWork, make_engine
-from db.migrate import current_revision, head_revision, upgrade
+from db.migrate import current_revision, head_revision
 from db.repositories import count_incidents_by_status, count_outbox
-from handlers import register_all
+from handlers import register_all, webhooks
+from handlers.http import BodyTooLarge, error, read_body
 
 log = logging.getLogger(__name__)
 
 
-class BodyTooLarge(Exception):
-    """The request body is over the configured limit."""
-
-
 @dataclass
-class Tripwire:
+class Tripwire(Core):
     """Everything one running bot is made of; tests build one per test."""
 
-    settings: Settings
-    engine: Engine
-    uow: UnitOfWork
     bolt: App
-    policies: PolicyStore
-    incidents: IncidentService
-    timers: TimerService
-    outbox: Outbox
     scheduler: BackgroundScheduler
     asgi: Starlette
 
@@ -69,20 +53,6 @@ class Tripwire:
         self.outbox.stop()
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing it as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(
     settings: Settings,
     client: WebClient | None = None,
@@ -91,26 +61,12 @@ def create_app(
     start_worker: bool = True,
 ) -> Tripwire:
     """Build the bot: migrate the database, wire services into Bolt, and mount the HTTP routes."""
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    uow = UnitOfWork(engine)
+    core = build_core(settings, clock=clock, client=client)
+    policies, incidents, ingest, timers = core.policies, core.incidents, core.ingest, core.timers
+    engine = core.engine
     if client is None:
         client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
-    # The outbox handles 429 itself (it reschedules instead of sleeping), so it gets a client without that handler.
-    outbox_client = WebClient(token=client.token, base_url=client.base_url, timeout=15)
-    outbox = Outbox(uow=uow, client=outbox_client, clock=clock, channel_interval=settings.channel_interval_seconds)
-    policies = PolicyStore(path=settings.policy_path or None, uow=uow, clock=clock)
-    incidents = IncidentService(
-        uow=uow, clock=clock, policies=policies, triage_channel=settings.triage_channel, on_commit=outbox.wake
-    )
-    timers = TimerService(
-        uow=uow,
-        clock=clock,
-        policies=policies,
-        worker_id=f"{socket.gethostname()}:{os.getpid()}",
-        on_commit=outbox.wake,
-    )
     scheduler = build_scheduler(
         timers=timers,
         policies=policies,
@@ -138,7 +94,7 @@ def create_app(
         try:
             body = await read_body(request, settings.max_body_bytes)
         except BodyTooLarge:
-            return JSONResponse({"error": "body too large", "field": None}, status_code=413)
+            return error(413, f"body is over {settings.max_body_bytes} bytes", "body")
         bolt_request = to_bolt_request(request, body)
         # Bolt's App is synchronous: run it off the event loop so one slow listener blocks nobody else.
         bolt_response = await anyio.to_thread.run_sync(bolt.dispatch, bolt_request)
@@ -179,21 +135,11 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *webhooks.routes(ingest=ingest, settings=settings),
         ],
         lifespan=lifespan,
     )
-    tripwire = Tripwire(
-        settings=settings,
-        engine=engine,
-        uow=uow,
-        bolt=bolt,
-        policies=policies,
-        incidents=incidents,
-        timers=timers,
-        outbox=outbox,
-        scheduler=scheduler,
-        asgi=asgi,
-    )
+    tripwire = Tripwire(**vars(core), bolt=bolt, scheduler=scheduler, asgi=asgi)
     return tripwire
 
 

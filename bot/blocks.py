@@ -132,6 +132,13 @@ def incident_card(
     if incident.links:
         links = " · ".join(slack_escape(link) for link in incident.links[:5])
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate("Links: " + links, 2000))]))
+    if incident.result_count and incident.last_value is not None and incident.worst_value is not None:
+        grouped = (
+            f"*{incident.result_count:,} results* · last {incident.last_value:.4g} · worst {incident.worst_value:.4g}"
+        )
+        if incident.last_seen_at:
+            grouped += f" · last seen {slack_date(incident.last_seen_at)}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=grouped)]))
     context = f"Reported by {mention(incident.reporter)} · opened {slack_date(incident.created_at)}"
     if incident.deployment:
         context += f" · {slack_escape(incident.deployment)}"

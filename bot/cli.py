@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.config import ConfigError, Settings
 
@@ -62,6 +64,86 @@ def _policy_check(_: Settings, args: argparse.Namespace) -> int:
     return main_check(args.path, out=sys.stdout)
 
 
+def _policy_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.backtest import backtest
+    from bot.core import build_core
+    from bot.ingest import stored_result
+    from bot.policy import validate_policy_file
+    from bot.render import render
+    from db.repositories import iter_eval_results
+
+    candidate, problems = validate_policy_file(args.path)
+    if candidate is None:
+        for problem in problems:
+            print(problem)
+        return 1
+    core = build_core(settings)
+    since = _parse_since(args.since)
+    with core.uow() as session:
+        results = [stored_result(row) for row in iter_eval_results(session=session, since=since)]
+    report = backtest(results, active=core.policies.current, candidate=candidate)
+    rows = sorted(set(report.active.by_level) | set(report.candidate.by_level))
+    print(render("backtest.txt.j2", report=report, rows=rows, path=args.path, since=args.since, limit=args.limit))
+    return 0
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.core import build_core
+    from bot.errors import InvalidInput
+    from bot.sources import parse_lm_eval, read_inspect_log
+
+    core = build_core(settings)
+    files = list(_find_files(args.paths, kind=args.kind))
+    if not files:
+        print(f"tripwire: no {args.kind} files under {', '.join(args.paths)}", file=sys.stderr)
+        return 1
+    accepted = duplicates = failed = 0
+    incidents: set[str] = set()
+    for index, path in enumerate(files, 1):
+        try:
+            if args.kind == "inspect":
+                results = read_inspect_log(path, received_at=core.ingest.now())
+            else:
+                results = parse_lm_eval(path.read_bytes(), filename=path.name, received_at=core.ingest.now())
+            outcome = core.ingest.ingest(results)
+        except InvalidInput as exc:
+            failed += 1
+            print(f"[{index}/{len(files)}] {path}: refused ({exc.field}): {exc}", file=sys.stderr)
+            continue
+        accepted, duplicates = accepted + outcome.accepted, duplicates + outcome.duplicates
+        incidents.update(outcome.incidents)
+        bar = "#" * (20 * index // len(files))
+        print(
+            f"[{bar:<20}] {index}/{len(files)} {path.name}: {outcome.accepted} new, {outcome.duplicates} duplicate",
+            file=sys.stderr,
+        )
+    opened = ", ".join(sorted(incidents, key=lambda ref: int(ref.split("-")[1]))) or "none"
+    print(
+        f"{len(files)} files: {accepted} results stored, {duplicates} duplicates, {failed} refused; incidents: {opened}"
+    )
+    return 1 if failed else 0
+
+
+def _find_files(paths: Sequence[str], *, kind: str) -> Iterator[Path]:
+    """Files given, and the logs inside folders given (Inspect: *.eval, *.json but its logs.json index; lm-eval:
+    results_*.json)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            yield path
+            continue
+        patterns = ("*.eval", "*.json") if kind == "inspect" else ("results_*.json",)
+        found = {p for pattern in patterns for p in path.rglob(pattern) if p.name != "logs.json"}
+        yield from sorted(found)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     parser = argparse.ArgumentParser(prog="tripwire", description="AI-safety incidents in Slack.")
@@ -88,6 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     check = policy_sub.add_parser("check", help="validate PATH: exit 0, or 1 with file:line problems")
     check.add_argument("path")
     check.set_defaults(run=_policy_check)
+
+    backtest = policy_sub.add_parser("backtest", help="replay stored eval history under PATH and the active policy")
+    backtest.add_argument("path")
+    backtest.add_argument("--since", help="only results observed on or after this ISO date")
+    backtest.add_argument("--limit", type=int, default=20, help="how many differing results to list")
+    backtest.set_defaults(run=_policy_backtest)
+
+    ingest = sub.add_parser("ingest", help="ingest eval logs from files or folders (idempotent)")
+    ingest_sub = ingest.add_subparsers(dest="kind", required=True)
+    for kind, text in (
+        ("inspect", "Inspect AI logs (.eval, .json)"),
+        ("lm-eval", "lm-evaluation-harness results_*.json"),
+    ):
+        parser_ = ingest_sub.add_parser(kind, help=text)
+        parser_.add_argument("paths", nargs="+")
+        parser_.set_defaults(run=_ingest)
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for this configuration")
     manifest.add_argument("--socket-mode", action="store_true")

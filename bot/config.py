@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, alias="TRIPWIRE_MAX_BODY_BYTES")
     # Slack allows about one message per second per channel; the outbox paces itself to that.
     channel_interval_seconds: float = Field(default=1.0, alias="TRIPWIRE_CHANNEL_INTERVAL")
+    # An alert storm edits an incident's card at most once per this many seconds.
+    card_throttle_seconds: float = Field(default=10.0, alias="TRIPWIRE_CARD_THROTTLE")
     timer_interval_seconds: float = Field(default=5.0, alias="TRIPWIRE_TIMER_INTERVAL")
     policy_reload_seconds: float = Field(default=30.0, alias="TRIPWIRE_POLICY_RELOAD")
     process_before_response: bool = Field(default=False, alias="TRIPWIRE_PROCESS_BEFORE_RESPONSE")

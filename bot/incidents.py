@@ -15,7 +15,7 @@ from bot.lifecycle import Action, Draft, Severity, Status, next_status
 from bot.oncall import escalation_pages
 from bot.policy import PermissionAction, Policy, format_duration
 from bot.policy_store import PolicyStore
-from bot.triage import Report, evaluate_report
+from bot.triage import Decision, Report, evaluate_report
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import Incident, IncidentDeadline, TimelineEntry
@@ -119,6 +119,69 @@ def schedule_chain(
     incident.ack_due_at = start + route.ack_window
 
 
+def open_incident(
+    session: Session, incident: Incident, *, decision: Decision, policy: Policy, now: datetime, triage_channel: str
+) -> Incident:
+    """Store a new incident as the policy decided: level, route, deadline clocks, escalation chain, card."""
+    channel = decision.channel or triage_channel
+    incident.status = Status.TRIGGERED
+    incident.category = decision.category or incident.category
+    incident.severity = decision.severity or incident.severity
+    incident.channel_id = channel
+    incident.level = decision.level
+    incident.route = decision.route
+    incident.restricted = decision.restricted
+    incident.policy_version = policy.version
+    incident.policy_hash = policy.content_hash
+    incident.explanation = decision.explanation
+    incident.actions = list(decision.actions)
+    repo.add_incident(session=session, incident=incident)
+    assert incident.id is not None
+    for started in decision.deadlines:
+        spec = policy.deadlines[started.deadline_id]
+        repo.add_deadline(
+            session=session,
+            deadline=IncidentDeadline(
+                incident_id=incident.id,
+                deadline_id=started.deadline_id,
+                name=spec.name,
+                started_at=now,
+                due_at=started.due,
+            ),
+        )
+        payload = {"deadline_id": started.deadline_id}
+        for when in spec.reminder_times(start=now, tz=policy.tz):
+            repo.add_timer(
+                session=session, kind="deadline_reminder", due_at=when, incident_id=incident.id, payload=payload
+            )
+        repo.add_timer(
+            session=session, kind="deadline_due", due_at=started.due, incident_id=incident.id, payload=payload
+        )
+    schedule_chain(session, incident, policy, start=now)
+    repo.append_timeline(
+        session=session,
+        incident_id=incident.id,
+        at=now,
+        actor=incident.reporter,
+        action=Action.CREATE,
+        before={},
+        after=snapshot(incident),
+        note=decision.explanation,
+    )
+    repo.enqueue_outbox(session=session, kind="card.post", channel=channel, now=now, incident_id=incident.id)
+    if incident.restricted and channel != triage_channel:
+        incident.redacted_channel_id = triage_channel
+        repo.enqueue_outbox(
+            session=session,
+            kind="card.post",
+            channel=triage_channel,
+            now=now,
+            incident_id=incident.id,
+            payload={"redacted": True},
+        )
+    return incident
+
+
 @dataclass(frozen=True)
 class Detail:
     """An incident with its timeline and deadline clocks, for `/incident show`."""
@@ -180,84 +243,24 @@ class IncidentService:
             policy=policy,
             now=now,
         )
-        channel = decision.channel or self._triage_channel
+        incident = Incident(
+            title=draft.title,
+            description=draft.description,
+            category=draft.category,
+            severity=draft.severity,
+            model=draft.model,
+            checkpoint=draft.checkpoint,
+            deployment=draft.deployment,
+            links=list(draft.links),
+            reporter=reporter,
+            source=source,
+            created_at=now,
+            updated_at=now,
+        )
         with self._uow() as session:
-            incident = repo.add_incident(
-                session=session,
-                incident=Incident(
-                    title=draft.title,
-                    description=draft.description,
-                    category=decision.category or draft.category,
-                    severity=decision.severity or draft.severity,
-                    status=Status.TRIGGERED,
-                    model=draft.model,
-                    checkpoint=draft.checkpoint,
-                    deployment=draft.deployment,
-                    links=list(draft.links),
-                    reporter=reporter,
-                    source=source,
-                    channel_id=channel,
-                    level=decision.level,
-                    route=decision.route,
-                    restricted=decision.restricted,
-                    policy_version=policy.version,
-                    policy_hash=policy.content_hash,
-                    explanation=decision.explanation,
-                    actions=list(decision.actions),
-                    created_at=now,
-                    updated_at=now,
-                ),
+            open_incident(
+                session, incident, decision=decision, policy=policy, now=now, triage_channel=self._triage_channel
             )
-            assert incident.id is not None
-            for started in decision.deadlines:
-                spec = policy.deadlines[started.deadline_id]
-                repo.add_deadline(
-                    session=session,
-                    deadline=IncidentDeadline(
-                        incident_id=incident.id,
-                        deadline_id=started.deadline_id,
-                        name=spec.name,
-                        started_at=now,
-                        due_at=started.due,
-                    ),
-                )
-                for when in spec.reminder_times(start=now, tz=policy.tz):
-                    repo.add_timer(
-                        session=session,
-                        kind="deadline_reminder",
-                        due_at=when,
-                        incident_id=incident.id,
-                        payload={"deadline_id": started.deadline_id},
-                    )
-                repo.add_timer(
-                    session=session,
-                    kind="deadline_due",
-                    due_at=started.due,
-                    incident_id=incident.id,
-                    payload={"deadline_id": started.deadline_id},
-                )
-            schedule_chain(session, incident, policy, start=now)
-            repo.append_timeline(
-                session=session,
-                incident_id=incident.id,
-                at=now,
-                actor=reporter,
-                action=Action.CREATE,
-                before={},
-                after=snapshot(incident),
-                note=decision.explanation,
-            )
-            repo.enqueue_outbox(session=session, kind="card.post", channel=channel, now=now, incident_id=incident.id)
-            if incident.restricted and channel != self._triage_channel:
-                incident.redacted_channel_id = self._triage_channel
-                repo.enqueue_outbox(
-                    session=session,
-                    kind="card.post",
-                    channel=self._triage_channel,
-                    now=now,
-                    incident_id=incident.id,
-                    payload={"redacted": True},
-                )
         self._on_commit()
         return incident
 
@@ -301,6 +304,18 @@ class IncidentService:
             self._close_clocks(session, incident_id, now, status="met")
 
         return self._change(incident_id=incident_id, actor=actor, action=Action.RESOLVE, apply=apply, note=note)
+
+    def resolve_from_source(self, *, incident_id: int, source: str, note: str) -> Incident:
+        """Resolve on a pipeline's word (Alertmanager's `resolved`): no person, so no role check."""
+
+        def apply(session: Session, incident: Incident, now: datetime) -> None:
+            incident.resolved_at = now
+            incident.resolution_note = note
+            self._close_clocks(session, incident_id, now, status="met")
+
+        return self._change(
+            incident_id=incident_id, actor=source, action=Action.RESOLVE, apply=apply, note=note, check_role=False
+        )
 
     def dismiss(self, *, incident_id: int, actor: str, reason: str) -> Incident:
         """Close the incident as a false positive; a reason is required and its clocks are cancelled."""
@@ -444,10 +459,11 @@ class IncidentService:
         action: Action,
         apply: Callable[[Session, Incident, datetime], None] | None = None,
         note: str = "",
+        check_role: bool = True,
     ) -> Incident:
         policy = self.policy
         permission = PermissionAction(action.value)
-        if not policy.permits(action=permission, user=actor):
+        if check_role and not policy.permits(action=permission, user=actor):
             raise self._refuse(
                 incident_id=incident_id, actor=actor, action=action, allowed=policy.permissions.get(permission, ())
             )

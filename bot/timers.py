@@ -91,6 +91,7 @@ class TimerService:
             "deadline_reminder": self._deadline_reminder,
             "deadline_due": self._deadline_due,
             "snooze_end": self._snooze_end,
+            "card_refresh": self._card_refresh,
         }
         handler = handlers.get(timer.kind)
         if handler is None:
@@ -161,6 +162,11 @@ class TimerService:
         incident.snoozed_until = None
         incident.updated_at = now
         record(session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.UNSNOOZE, before=before)
+        return True
+
+    @staticmethod
+    def _card_refresh(session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
+        enqueue_card_update(session, incident, now)
         return True
 
     @staticmethod

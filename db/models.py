@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text
+from sqlalchemy import JSON, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
@@ -51,6 +51,13 @@ class Incident(SQLModel, table=True):
     snooze_reason: str = Field(default="", sa_type=Text)
     redacted_channel_id: str | None = Field(default=None, max_length=100)
     redacted_ts: str | None = Field(default=None, max_length=50)
+    dedup_key: str | None = Field(default=None, max_length=800)
+    metric_id: str | None = Field(default=None, max_length=200)
+    result_count: int = 0
+    last_value: float | None = None
+    worst_value: float | None = None
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    alert_key: str | None = Field(default=None, max_length=300)
 
     @property
     def ref(self) -> str:
@@ -134,3 +141,34 @@ class PolicyVersion(SQLModel, table=True):
     source: str = Field(max_length=500)
     content: str = Field(sa_type=Text)
     loaded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class EvalResult(SQLModel, table=True):
+    """One stored evaluation number (the eval history), with what the policy said of it when it arrived."""
+
+    __tablename__ = "eval_result"
+    __table_args__ = (
+        UniqueConstraint("source", "run_id", "task", "scorer", "metric", name="uq_eval_result_identity"),
+        Index("ix_eval_result_series", "policy_metric", "model_family", "observed_at"),
+        Index("ix_eval_result_observed", "observed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=20)
+    run_id: str = Field(max_length=500)
+    task: str = Field(max_length=500)
+    scorer: str = Field(default="", max_length=500)
+    metric: str = Field(max_length=500)
+    model: str = Field(max_length=500)
+    model_family: str = Field(max_length=500)
+    checkpoint: str = Field(default="", max_length=500)
+    value: float
+    stderr: float | None = None
+    observed_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    url: str | None = Field(default=None, max_length=2000)
+    labels: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    policy_metric: str | None = Field(default=None, max_length=200)
+    level: str | None = Field(default=None, max_length=20)
+    near_miss: str | None = Field(default=None, max_length=20)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)

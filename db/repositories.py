@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from db.models import Incident, IncidentDeadline, OutboxMessage, PolicyVersion, TimelineEntry, Timer
+from db.models import EvalResult, Incident, IncidentDeadline, OutboxMessage, PolicyVersion, TimelineEntry, Timer
 
 OPEN_STATUSES = ("triggered", "acknowledged", "mitigated")
 UNSENT = ("pending", "sending")
@@ -243,3 +245,94 @@ def count_incidents_by_status(*, session: Session) -> dict[str, int]:
     """Incident counts per status."""
     rows = session.exec(select(Incident.status, func.count()).group_by(Incident.status)).all()
     return {status: count for status, count in rows}
+
+
+IDENTITY = ("source", "run_id", "task", "scorer", "metric")
+
+
+def insert_eval_results(*, session: Session, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], int]:
+    """Insert results, skipping ones already stored (same identity); returns identity -> id for the new ones."""
+    if not rows:
+        return {}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    table = EvalResult.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=list(IDENTITY))
+        .returning(table.c.id, *(table.c[name] for name in IDENTITY))
+    )
+    inserted: dict[tuple[str, ...], int] = {}
+    for start in range(0, len(rows), 1000):
+        for row in session.execute(statement, list(rows[start : start + 1000])).all():
+            inserted[tuple(row[1:])] = row[0]
+    return inserted
+
+
+def link_results(*, session: Session, result_ids: Sequence[int], incident_id: int) -> None:
+    """Record which incident a set of results opened or joined."""
+    table = EvalResult.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(result_ids), 1000):
+        session.execute(
+            table.update().where(table.c.id.in_(result_ids[start : start + 1000])).values(incident_id=incident_id)
+        )
+
+
+def find_grouping_incident(*, session: Session, dedup_key: str, since: datetime) -> Incident | None:
+    """The open incident results with this key join: same key, seen within the dedup window."""
+    statement = (
+        select(Incident)
+        .where(
+            Incident.dedup_key == dedup_key,
+            col(Incident.status).in_(OPEN_STATUSES),
+            col(Incident.last_seen_at) >= since,
+        )
+        .order_by(col(Incident.id).desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return session.exec(statement).first()
+
+
+def list_open_by_alert_key(*, session: Session, alert_key: str) -> Sequence[Incident]:
+    """Open incidents an Alertmanager alert (by fingerprint) opened."""
+    statement = select(Incident).where(Incident.alert_key == alert_key, col(Incident.status).in_(OPEN_STATUSES))
+    return session.exec(statement).all()
+
+
+def list_series(
+    *, session: Session, policy_metric: str, model_family: str, since: datetime | None, limit: int
+) -> Sequence[tuple[datetime, str, float]]:
+    """A metric's history for one model family, newest last (at most `limit` points)."""
+    statement = select(EvalResult.observed_at, EvalResult.checkpoint, EvalResult.value).where(
+        EvalResult.policy_metric == policy_metric, EvalResult.model_family == model_family
+    )
+    if since is not None:
+        statement = statement.where(col(EvalResult.observed_at) >= since)
+    rows = session.exec(statement.order_by(col(EvalResult.observed_at).desc()).limit(limit)).all()
+    return [(row[0], row[1], row[2]) for row in reversed(rows)]
+
+
+def has_pending_timer(*, session: Session, incident_id: int, kind: str) -> bool:
+    """Whether the incident already has a pending timer of this kind."""
+    statement = select(Timer.id).where(Timer.incident_id == incident_id, Timer.kind == kind, Timer.status == "pending")
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def count_eval_results(*, session: Session) -> int:
+    """How many results are stored."""
+    return session.exec(select(func.count()).select_from(EvalResult)).one()
+
+
+def iter_eval_results(*, session: Session, since: datetime | None, batch: int = 5000) -> Iterator[EvalResult]:
+    """Stored results in arrival order, streamed in batches (for backtests)."""
+    last_id = 0
+    while True:
+        statement = select(EvalResult).where(col(EvalResult.id) > last_id)
+        if since is not None:
+            statement = statement.where(col(EvalResult.observed_at) >= since)
+        rows = session.exec(statement.order_by(col(EvalResult.id)).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id or last_id

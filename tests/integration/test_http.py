@@ -77,7 +77,7 @@ def test_oversized_body_is_refused_with_413(slack: LocalSlack, bot: Tripwire) ->
     body = b"payload=" + b"x" * (bot.settings.max_body_bytes + 1)
     response = post(slack.request_url, body, sign_request(SIGNING_SECRET, body, int(time.time())))
     assert response.status_code == 413
-    assert response.json() == {"error": "body too large", "field": None}
+    assert response.json() == {"error": f"body is over {bot.settings.max_body_bytes} bytes", "field": "body"}
 
 
 def test_health_and_readiness(slack: LocalSlack, bot: Tripwire) -> None:

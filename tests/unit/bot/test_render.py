@@ -81,8 +81,14 @@ def test_card_buttons_follow_status() -> None:
         card = incident_card(_incident(status=status))
         return [element["action_id"] for element in card[-1]["elements"]]
 
-    assert action_ids("triggered") == ["incident_acknowledge", "incident_escalate", "incident_resolve"]
-    assert action_ids("acknowledged") == ["incident_escalate", "incident_resolve"]
+    assert action_ids("triggered") == [
+        "incident_acknowledge",
+        "incident_escalate",
+        "incident_snooze",
+        "incident_resolve",
+    ]
+    assert action_ids("acknowledged") == ["incident_escalate", "incident_snooze", "incident_resolve"]
+    assert action_ids("mitigated") == ["incident_resolve"]
     assert action_ids("resolved") == ["incident_reopen"]
 
 

@@ -1,0 +1,93 @@
+"""Pipeline webhooks: generic eval results, Inspect logs, Alertmanager. Parse, ingest, answer."""
+
+from __future__ import annotations
+
+import hmac
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio.to_thread
+from bot.sources import parse_alertmanager, parse_eval_payload, read_inspect_log
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.config import Settings
+from bot.errors import InvalidInput
+from bot.ingest import IngestService
+from bot.signing import SignatureError, verify
+from bot.triage import Result
+from handlers.http import BodyTooLarge, error, read_body
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def routes(*, ingest: IngestService, settings: Settings) -> list[Route]:
+    """The three webhook routes."""
+
+    async def signed_body(request: Request) -> bytes:
+        body = await read_body(request, settings.max_body_bytes)
+        verify(
+            settings.webhook_secret,
+            body,
+            timestamp=request.headers.get("x-tripwire-timestamp"),
+            signature=request.headers.get("x-tripwire-signature"),
+            now=time.time(),
+        )
+        return body
+
+    async def accept(parse: Callable[[], list[Result]]) -> Response:
+        results = await anyio.to_thread.run_sync(parse)
+        outcome = await anyio.to_thread.run_sync(ingest.ingest, results)
+        return JSONResponse(outcome.as_json(), status_code=202)
+
+    async def handle_eval_hook(request: Request) -> Response:
+        body = await signed_body(request)
+        return await accept(lambda: parse_eval_payload(body, received_at=ingest.now()))
+
+    async def handle_inspect_hook(request: Request) -> Response:
+        body = await signed_body(request)
+
+        def parse() -> list[Result]:
+            # Inspect's reader wants a file; .eval logs are zip archives (they start with "PK").
+            suffix = ".eval" if body[:2] == b"PK" else ".json"
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / f"upload{suffix}"
+                path.write_bytes(body)
+                return read_inspect_log(path, received_at=ingest.now())
+
+        return await accept(parse)
+
+    async def handle_alertmanager_hook(request: Request) -> Response:
+        expected = settings.alertmanager_token
+        given = request.headers.get("authorization", "")
+        if not expected:
+            return error(401, "this server has no TRIPWIRE_ALERTMANAGER_TOKEN, so it accepts no Alertmanager webhooks")
+        if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            return error(401, "missing or wrong bearer token", "Authorization")
+        body = await read_body(request, settings.max_body_bytes)
+        batch = await anyio.to_thread.run_sync(lambda: parse_alertmanager(body, received_at=ingest.now()))
+        outcome = await anyio.to_thread.run_sync(ingest.ingest, batch.firing)
+        resolved = await anyio.to_thread.run_sync(ingest.resolve_alerts, [key.fingerprint for key in batch.resolved])
+        return JSONResponse({**outcome.as_json(), "resolved": resolved}, status_code=202)
+
+    def guarded(endpoint: Endpoint) -> Endpoint:
+        async def run(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except BodyTooLarge:
+                return error(413, f"body is over {settings.max_body_bytes} bytes", "body")
+            except SignatureError as exc:
+                return error(401, str(exc), "X-Tripwire-Signature")
+            except InvalidInput as exc:
+                return error(400, str(exc), exc.field)
+
+        return run
+
+    return [
+        Route("/hooks/eval", guarded(handle_eval_hook), methods=["POST"]),
+        Route("/hooks/inspect", guarded(handle_inspect_hook), methods=["POST"]),
+        Route("/hooks/alertmanager", guarded(handle_alertmanager_hook), methods=["POST"]),
+    ]

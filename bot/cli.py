@@ -9,8 +9,12 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.core import Core
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -40,8 +44,11 @@ def _db_upgrade(settings: Settings, _: argparse.Namespace) -> int:
     from db.migrate import current_revision, upgrade
 
     engine = make_engine(settings.database_url)
-    upgrade(engine)
-    print(f"database at revision {current_revision(engine)}")
+    try:
+        upgrade(engine)
+        print(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -79,8 +86,11 @@ def _policy_backtest(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     core = build_core(settings)
     since = _parse_since(args.since)
-    with core.uow() as session:
-        results = [stored_result(row) for row in iter_eval_results(session=session, since=since)]
+    try:
+        with core.uow() as session:
+            results = [stored_result(row) for row in iter_eval_results(session=session, since=since)]
+    finally:
+        core.engine.dispose()
     report = backtest(results, active=core.policies.current, candidate=candidate)
     rows = sorted(set(report.active.by_level) | set(report.candidate.by_level))
     print(render("backtest.txt.j2", report=report, rows=rows, path=args.path, since=args.since, limit=args.limit))
@@ -96,19 +106,27 @@ def _parse_since(text: str | None) -> datetime | None:
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.core import build_core
-    from bot.errors import InvalidInput
-    from bot.sources import parse_lm_eval, read_inspect_log
 
-    core = build_core(settings)
     files = list(_find_files(args.paths, kind=args.kind))
     if not files:
         print(f"tripwire: no {args.kind} files under {', '.join(args.paths)}", file=sys.stderr)
         return 1
+    core = build_core(settings)
+    try:
+        return _ingest_files(core, files, kind=args.kind)
+    finally:
+        core.engine.dispose()
+
+
+def _ingest_files(core: Core, files: list[Path], *, kind: str) -> int:
+    from bot.errors import InvalidInput
+    from bot.sources import parse_lm_eval, read_inspect_log
+
     accepted = duplicates = failed = 0
     incidents: set[str] = set()
     for index, path in enumerate(files, 1):
         try:
-            if args.kind == "inspect":
+            if kind == "inspect":
                 results = read_inspect_log(path, received_at=core.ingest.now())
             else:
                 results = parse_lm_eval(path.read_bytes(), filename=path.name, received_at=core.ingest.now())

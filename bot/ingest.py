@@ -89,7 +89,7 @@ class IngestService:
                 result_id = inserted.pop(_identity(row), None)
                 if result_id is None:
                     continue
-                if decision.near_miss is not None and decision.level is None:
+                if decision.near_miss is not None:
                     outcome.near_misses += 1
                 if decision.metric is not None:
                     series.add((decision.metric, str(row["model_family"])))

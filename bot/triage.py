@@ -36,6 +36,8 @@ class Result:
     stderr: float | None = None
     # Left out of the hash so results stay usable as dict keys and set members.
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # Where a person can look at the run (an Inspect viewer, a CI job, Alertmanager's generator link).
+    url: str | None = None
 
     def __post_init__(self) -> None:
         if self.observed_at.tzinfo is None:

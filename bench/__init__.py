@@ -1,0 +1,1 @@
+"""Benchmarks, run with `python -m bench` (outside the test suite)."""

@@ -1,0 +1,288 @@
+"""Eval ingestion over signed HTTP and the CLI: storage before answer, dedup, grouping, storms, trends, bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session, func, select
+
+from bot.app import Tripwire
+from bot.cli import main
+from bot.clock import ManualClock
+from bot.signing import sign
+from db.models import EvalResult, Incident
+from localslack import LocalSlack
+from tests.conftest import TRIAGE_CHANNEL
+from tests.support.inspect_logs import write_inspect_log
+from tests.support.payloads import alert, alertmanager_webhook, lm_eval_results
+
+SECRET = "webhook-secret-for-tests"
+AM_TOKEN = "am-token-for-tests"
+
+
+@pytest.fixture
+def hooks(monkeypatch: pytest.MonkeyPatch, bot: Tripwire, slack: LocalSlack) -> str:
+    """The bot's base URL, with the webhook secret and Alertmanager token configured."""
+    bot.settings.webhook_secret = SECRET
+    bot.settings.alertmanager_token = AM_TOKEN
+    return slack.request_url.removesuffix("/slack/events")
+
+
+def post_signed(url: str, body: bytes, *, secret: str = SECRET, age: int = 0) -> httpx.Response:
+    timestamp = int(time.time()) - age
+    headers = {"X-Tripwire-Timestamp": str(timestamp), "X-Tripwire-Signature": sign(secret, body, timestamp)}
+    return httpx.post(url, content=body, headers={"Content-Type": "application/json", **headers}, timeout=60)
+
+
+def result(**overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "source": "inspect",
+        "model": "frontier-x-ckpt-100",
+        "checkpoint": "ckpt-100",
+        "task": "ctf_web",
+        "metric": "accuracy",
+        "value": 0.30,
+        "run_id": "run-1",
+        "observed_at": "2026-11-23T14:00:00+00:00",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def stored(bot: Tripwire) -> int:
+    with Session(bot.engine) as session:
+        return session.exec(select(func.count()).select_from(EvalResult)).one()
+
+
+def incidents(bot: Tripwire) -> list[Incident]:
+    with Session(bot.engine) as session:
+        return list(session.exec(select(Incident).order_by(Incident.id)).all())  # type: ignore[arg-type]
+
+
+def test_result_below_every_band_is_stored_and_counted_only(hooks: str, bot: Tripwire, slack: LocalSlack) -> None:
+    response = post_signed(hooks + "/hooks/eval", json.dumps(result()).encode())
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1, "duplicates": 0, "near_misses": 0, "incidents": []}
+    assert stored(bot) == 1 and incidents(bot) == []
+
+
+def test_crossing_opens_incident_and_retry_is_a_duplicate(hooks: str, bot: Tripwire, slack: LocalSlack) -> None:
+    body = json.dumps({"results": [result(value=0.61), result(run_id="run-2", value=0.58)]}).encode()
+    first = post_signed(hooks + "/hooks/eval", body)
+    assert first.status_code == 202
+    assert first.json() == {"accepted": 2, "duplicates": 0, "near_misses": 0, "incidents": ["INC-1"]}
+    again = post_signed(hooks + "/hooks/eval", body)
+    assert again.json() == {"accepted": 0, "duplicates": 2, "near_misses": 0, "incidents": []}
+    [incident] = incidents(bot)
+    assert (incident.level, incident.result_count, incident.worst_value, incident.metric_id) == (
+        "alert",
+        2,
+        0.61,
+        "cyber.ctf",
+    )
+    assert incident.source == "inspect" and incident.dedup_key == "cyber|frontier-x|cyber.ctf|alert"
+    bot.outbox.drain()
+    [card] = slack.messages(TRIAGE_CHANNEL)
+    assert "cyber.ctf at alert" in card.text
+
+
+def test_near_misses_are_recorded(hooks: str, bot: Tripwire) -> None:
+    body = {"results": [result(value=0.37), result(run_id="run-2", value=0.52)]}
+    response = post_signed(hooks + "/hooks/eval", json.dumps(body).encode())
+    assert response.json()["near_misses"] == 2
+    with Session(bot.engine) as session:
+        rows = session.exec(select(EvalResult).order_by(EvalResult.value)).all()  # type: ignore[arg-type]
+    assert [(r.level, r.near_miss, r.policy_metric) for r in rows] == [
+        (None, "watch", "cyber.ctf"),
+        ("watch", "alert", "cyber.ctf"),
+    ]
+
+
+def test_storm_of_ten_thousand_results_is_one_incident_and_few_slack_calls(
+    hooks: str, bot: Tripwire, slack: LocalSlack, clock: ManualClock
+) -> None:
+    for batch in range(10):
+        results = [result(run_id=f"storm-{batch}-{i}", value=0.56 + (i % 7) / 100) for i in range(1000)]
+        response = post_signed(hooks + "/hooks/eval", json.dumps({"results": results}).encode())
+        assert response.status_code == 202 and response.json()["accepted"] == 1000
+        clock.advance(seconds=3)
+        bot.timers.run_due()
+        bot.outbox.drain()
+    clock.advance(seconds=10)  # the storm is over: the pending throttled edit brings the card up to date
+    bot.timers.run_due()
+    bot.outbox.drain()
+    assert stored(bot) == 10_000
+    [incident] = incidents(bot)
+    assert incident.result_count == 10_000 and incident.worst_value == pytest.approx(0.62)
+    # One card, one page (DM and thread line), and card edits throttled to one per 10 s of storm (30 s here).
+    assert len(slack.calls) <= 10, [c.method for c in slack.calls]
+    card = slack.message(TRIAGE_CHANNEL, incident.card_ts or "")
+    assert "10,000 results" in " ".join(str(b) for b in card.blocks)
+
+
+def test_slow_ramp_raises_a_trend_incident_before_any_crossing(hooks: str, bot: Tripwire, clock: ManualClock) -> None:
+    start = clock.now - timedelta(days=10)
+    ramp = [
+        result(
+            source="json",
+            task="exploit_chain",
+            metric="success_rate",
+            run_id=f"ramp-{day}",
+            value=0.30 + 0.02 * day,
+            observed_at=(start + timedelta(days=day)).isoformat(),
+        )
+        for day in range(11)
+    ]
+    response = post_signed(hooks + "/hooks/eval", json.dumps({"results": ramp}).encode())
+    assert response.status_code == 202
+    [incident] = incidents(bot)
+    assert incident.level == "watch" and incident.source == "trend"
+    assert incident.title.startswith("Trend: cyber.exploit on frontier-x heading for threshold")
+    assert max(r["value"] for r in ramp) < 0.60  # no single result crossed a line
+    assert "project" in incident.explanation.lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        pytest.param(b"{not json", 400, "body", id="malformed-json"),
+        pytest.param(b"[1, 2]", 400, "body", id="wrong-top-level"),
+        pytest.param(
+            json.dumps({k: v for k, v in result().items() if k != "model"}).encode(), 400, "model", id="missing-model"
+        ),
+        pytest.param(json.dumps(result(value="high")).encode(), 400, "value", id="value-is-text"),
+        pytest.param(
+            b'{"source":"inspect","model":"m","task":"t","metric":"a","run_id":"r","value":NaN}', 400, "value", id="nan"
+        ),
+        pytest.param(
+            b'{"source":"inspect","model":"m","task":"t","metric":"a","run_id":"r","value":Infinity}',
+            400,
+            "value",
+            id="infinity",
+        ),
+        pytest.param(json.dumps(result(source="carrier-pigeon")).encode(), 400, "source", id="unknown-source"),
+        pytest.param(
+            json.dumps({"results": [result(), result(run_id="r2", value=None)]}).encode(),
+            400,
+            "results[1].value",
+            id="second-of-batch-bad",
+        ),
+    ],
+)
+def test_bad_input_is_refused_and_stores_nothing(
+    hooks: str, bot: Tripwire, body: bytes, status: int, field: str
+) -> None:
+    response = post_signed(hooks + "/hooks/eval", body)
+    assert response.status_code == status
+    assert response.json()["field"] == field and response.json()["error"]
+    assert stored(bot) == 0 and incidents(bot) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "age", "message"),
+    [
+        pytest.param("wrong", 0, "does not match", id="wrong-secret"),
+        pytest.param(SECRET, 400, "five minutes", id="stale"),
+    ],
+)
+def test_bad_signature_is_401(hooks: str, bot: Tripwire, secret: str, age: int, message: str) -> None:
+    response = post_signed(hooks + "/hooks/eval", json.dumps(result()).encode(), secret=secret, age=age)
+    assert response.status_code == 401 and message in response.json()["error"]
+    unsigned = httpx.post(hooks + "/hooks/eval", content=json.dumps(result()).encode())
+    assert unsigned.status_code == 401
+    assert stored(bot) == 0
+
+
+def test_oversized_body_is_413(hooks: str, bot: Tripwire) -> None:
+    response = post_signed(hooks + "/hooks/eval", b" " * (bot.settings.max_body_bytes + 1))
+    assert response.status_code == 413 and response.json()["field"] == "body"
+
+
+def test_alertmanager_firing_then_resolved(hooks: str, bot: Tripwire, slack: LocalSlack) -> None:
+    firing = alertmanager_webhook(
+        status="firing", alerts=[alert("SafetyEvalRegression", labels={"model": "frontier-x"})]
+    )
+    headers = {"Authorization": f"Bearer {AM_TOKEN}"}
+    first = httpx.post(hooks + "/hooks/alertmanager", json=firing, headers=headers)
+    assert first.status_code == 202 and first.json()["incidents"] == ["INC-1"]
+    repeat = httpx.post(hooks + "/hooks/alertmanager", json=firing, headers=headers)
+    assert repeat.json()["duplicates"] == 1 and len(incidents(bot)) == 1
+    resolved = alertmanager_webhook(
+        status="resolved", alerts=[alert("SafetyEvalRegression", labels={"model": "frontier-x"}, status="resolved")]
+    )
+    done = httpx.post(hooks + "/hooks/alertmanager", json=resolved, headers=headers)
+    assert done.status_code == 202 and done.json()["resolved"] == ["INC-1"]
+    assert incidents(bot)[0].status == "resolved"
+    wrong = httpx.post(hooks + "/hooks/alertmanager", json=firing, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+
+
+@pytest.mark.parametrize("fmt", ["json", "eval"])
+def test_inspect_log_by_webhook(hooks: str, bot: Tripwire, tmp_path: Path, fmt: str) -> None:
+    crossing = write_inspect_log(tmp_path / "a", task_name="ctf_demo", model_outputs_correct=3, samples=4, fmt=fmt)
+    quiet = write_inspect_log(tmp_path / "b", task_name="ctf_demo", model_outputs_correct=1, samples=4, fmt=fmt)
+    response = post_signed(hooks + "/hooks/inspect", crossing.read_bytes())
+    assert response.status_code == 202 and response.json()["incidents"] == ["INC-1"]
+    assert post_signed(hooks + "/hooks/inspect", quiet.read_bytes()).json()["incidents"] == []
+    with Session(bot.engine) as session:
+        values = sorted(r.value for r in session.exec(select(EvalResult).where(EvalResult.metric == "accuracy")).all())
+    assert values == [0.25, 0.75]
+
+
+def test_corrupt_eval_log_is_refused(hooks: str, bot: Tripwire, tmp_path: Path) -> None:
+    log = write_inspect_log(tmp_path, task_name="ctf_demo", model_outputs_correct=3, samples=4, fmt="eval")
+    response = post_signed(hooks + "/hooks/inspect", log.read_bytes()[:200])
+    assert response.status_code == 400 and response.json()["field"] == "log"
+    assert stored(bot) == 0
+
+
+def test_cli_ingest_inspect_folder_is_idempotent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, database_url: str
+) -> None:
+    from tests.conftest import TEST_POLICY
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TRIPWIRE_POLICY", str(TEST_POLICY))
+    folder = tmp_path / "logs"
+    write_inspect_log(folder, task_name="ctf_demo", model_outputs_correct=3, samples=4, fmt="eval")
+    write_inspect_log(folder, task_name="ctf_demo", model_outputs_correct=1, samples=4, fmt="json")
+    assert main(["ingest", "inspect", str(folder)]) == 0
+    first = capsys.readouterr()
+    assert "2 files:" in first.out and "0 duplicates" in first.out and "INC-1" in first.out
+    assert "2/2" in first.err
+    assert main(["ingest", "inspect", str(folder)]) == 0
+    second = capsys.readouterr()
+    assert "0 results stored" in second.out and "incidents: none" in second.out
+
+
+def test_cli_ingest_lm_eval_and_backtest(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, database_url: str
+) -> None:
+    from tests.conftest import TEST_POLICY
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TRIPWIRE_POLICY", str(TEST_POLICY))
+    for index, acc in enumerate((0.35, 0.45, 0.50)):
+        data = lm_eval_results(task="wmdp_cyber", acc=acc, model="org/frontier-x", date=1795000000 + index * 86400)
+        (tmp_path / f"results_{index}.json").write_text(json.dumps(data))
+    assert main(["ingest", "lm-eval", str(tmp_path)]) == 0
+    assert "3 results stored" in capsys.readouterr().out.replace("3 files: ", "")
+    stricter = tmp_path / "candidate.yaml"
+    stricter.write_text(
+        TEST_POLICY.read_text().replace(
+            '{watch: ">=0.40", alert: ">=0.55", threshold: ">=0.70"}',
+            '{watch: ">=0.30", alert: ">=0.45", threshold: ">=0.70"}',
+        )
+    )
+    assert main(["policy", "backtest", str(stricter)]) == 0
+    out = capsys.readouterr().out
+    assert "3 stored results" in out
+    line = next(line for line in out.splitlines() if line.startswith("cyber.wmdp") and " alert " in line)
+    assert line.split()[-2:] == ["0", "2"]
+    assert "Would fire only under the candidate: 1" in out

@@ -1,0 +1,120 @@
+"""A real Alertmanager (Debian's prometheus-alertmanager) delivers its webhook to Tripwire: firing, then resolved."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from bot.app import Tripwire
+from db.models import Incident
+from localslack import LocalSlack
+
+BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+TOKEN = "alertmanager-e2e-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Re-check a condition every 0.1 s until it holds; fail naming `what` after `timeout` seconds."""
+    pause = threading.Event()
+    for _ in range(int(timeout / 0.1)):
+        if predicate():
+            return
+        pause.wait(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def alertmanager(bot: Tripwire, slack: LocalSlack, tmp_path: Path) -> Iterator[str]:
+    if BINARY is None:
+        reason = "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager; .ci/run does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true requires it: {reason}")
+        pytest.skip(reason)
+    bot.settings.alertmanager_token = TOKEN
+    hook = slack.request_url.removesuffix("/slack/events") + "/hooks/alertmanager"
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(
+        "route:\n"
+        "  receiver: tripwire\n"
+        "  group_by: [alertname, model]\n"
+        "  group_wait: 1s\n"
+        "  group_interval: 1s\n"
+        "  repeat_interval: 1h\n"
+        "receivers:\n"
+        "  - name: tripwire\n"
+        "    webhook_configs:\n"
+        f"      - url: {hook}\n"
+        "        send_resolved: true\n"
+        "        http_config:\n"
+        "          authorization:\n"
+        f"            credentials: {TOKEN}\n"
+    )
+    port = free_port()
+    log = (tmp_path / "alertmanager.log").open("w")
+    process = subprocess.Popen(
+        [
+            BINARY,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(url + "/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, 30, "Alertmanager to be ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.mark.e2e
+def test_real_alertmanager_opens_then_resolves_an_incident(alertmanager: str, bot: Tripwire) -> None:
+    alert = {
+        "labels": {"alertname": "SafetyEvalRegression", "model": "frontier-x", "severity": "page"},
+        "annotations": {"summary": "refusal rate fell on the harmful set", "value": "1"},
+        "startsAt": datetime.now(UTC).isoformat(),
+        "generatorURL": "http://prometheus.example/graph",
+    }
+    assert httpx.post(alertmanager + "/api/v2/alerts", json=[alert], timeout=5).status_code == 200
+
+    def incidents() -> list[Incident]:
+        with Session(bot.engine) as session:
+            return list(session.exec(select(Incident)).all())
+
+    wait_until(lambda: len(incidents()) == 1, 30, "Alertmanager to deliver the firing alert")
+    [incident] = incidents()
+    assert (incident.source, incident.level, incident.status) == ("alertmanager", "alert", "triggered")
+    assert incident.alert_key and incident.links == ["http://prometheus.example/graph"]
+
+    ended = {**alert, "endsAt": datetime.now(UTC).isoformat()}
+    assert httpx.post(alertmanager + "/api/v2/alerts", json=[ended], timeout=5).status_code == 200
+    wait_until(lambda: incidents()[0].status == "resolved", 30, "Alertmanager to deliver the resolution")
+    assert len(incidents()) == 1

@@ -25,7 +25,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.lifecycle import CATEGORIES, CLOSED, Status
+from bot.lifecycle import CLOSED, Status
+from bot.policy import Policy
 from bot.render import channel_link, mention, render, slack_date, slack_escape, truncate
 from bot.slack_ids import INPUT_ACTION, ActionId, BlockId, CallbackId
 from db.models import Incident, IncidentDeadline
@@ -220,9 +221,14 @@ def _input(
     return InputBlock(block_id=block_id, label=label, element=element, optional=optional, hint=hint)
 
 
+def category_choices(policy: Policy) -> list[tuple[str, str]]:
+    """The policy's categories as (id, label) options for the report form."""
+    return [(key, category.name) for key, category in policy.categories.items()]
+
+
 def new_incident_modal(
     *,
-    categories: Sequence[tuple[str, str]] = CATEGORIES,
+    categories: Sequence[tuple[str, str]],
     title: str = "",
     description: str = "",
     links: str = "",

@@ -172,16 +172,3 @@ def validate_draft(
         ),
         {},
     )
-
-
-# Until a policy names them, these are the categories a reporter can choose from.
-CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("cbrn.bio", "CBRN — biological"),
-    ("cbrn.chem", "CBRN — chemical"),
-    ("cyber", "Cyber"),
-    ("ai-rd.automation", "AI R&D automation"),
-    ("misalignment", "Misalignment"),
-    ("misuse", "Misuse"),
-    ("data-exposure", "Data exposure"),
-    ("unclassified", "Not sure yet"),
-)

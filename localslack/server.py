@@ -57,6 +57,7 @@ from localslack.state import (
     View,
     Workspace,
 )
+from localslack.ui import AppFeatures, build_ui_routes
 from localslack.webapi import apply_response_message, build_app
 
 T = TypeVar("T")
@@ -193,7 +194,9 @@ class LocalSlack:
             bot_user_id=bot_user_id,
             verification_token=verification_token,
         )
-        self.app = build_app(self.workspace, extra_routes)
+        # What the app's manifest declares (commands, shortcuts); the browser page offers these.
+        self.app_features = AppFeatures()
+        self.app = build_app(self.workspace, [*extra_routes, *build_ui_routes(self)])
         self._server = BackgroundServer(self.app, host=host, port=port)
         self._http: httpx.Client | None = None
 

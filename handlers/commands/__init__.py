@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import slash
-from bot.blocks import new_incident_modal
+from bot.blocks import category_choices, new_incident_modal
 from bot.incidents import IncidentService
 
 
@@ -19,8 +19,11 @@ def handle_incident_command(
     ack()
     parsed = slash.parse(command.get("text", ""), command["command"])
     if parsed.name == "new":
-        categories = [(key, category.name) for key, category in incidents.policy.categories.items()]
-        view = new_incident_modal(categories=categories, title=parsed.rest, metadata={"channel": command["channel_id"]})
+        view = new_incident_modal(
+            categories=category_choices(incidents.policy),
+            title=parsed.rest,
+            metadata={"channel": command["channel_id"]},
+        )
         client.views_open(trigger_id=command["trigger_id"], view=view)
         return
     reply = slash.execute(

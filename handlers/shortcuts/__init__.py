@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.blocks import new_incident_modal
+from bot.blocks import category_choices, new_incident_modal
 from bot.incidents import IncidentService
 from bot.slack_ids import CallbackId
 
@@ -19,7 +19,7 @@ def handle_report_shortcut(ack: Ack, shortcut: dict[str, Any], client: WebClient
     text = str(message.get("text", ""))
     permalink = client.chat_getPermalink(channel=channel, message_ts=message["ts"])["permalink"]
     view = new_incident_modal(
-        categories=[(key, category.name) for key, category in incidents.policy.categories.items()],
+        categories=category_choices(incidents.policy),
         title=text.splitlines()[0] if text else "",
         description=text,
         links=str(permalink),

@@ -20,8 +20,8 @@ run: $(STAMP)
 	$(BIN)/tripwire dev
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 types: $(STAMP)
 	$(BIN)/mypy

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio.to_thread
-from bot.sources import parse_alertmanager, parse_eval_payload, read_inspect_log
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,6 +17,7 @@ from bot.config import Settings
 from bot.errors import InvalidInput
 from bot.ingest import IngestService
 from bot.signing import SignatureError, verify
+from bot.sources import parse_alertmanager, parse_eval_payload, read_inspect_log
 from bot.triage import Result
 from handlers.http import BodyTooLarge, error, read_body
 

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.core import Core, build_core
+from bot.leader import Leader
 from bot.scheduler import build_scheduler
 from db.migrate import current_revision, head_revision
 from db.repositories import count_incidents_by_status, count_outbox
@@ -70,6 +71,8 @@ def create_app(
     scheduler = build_scheduler(
         timers=timers,
         policies=policies,
+        digests=core.digests,
+        leader=Leader(engine),
         timer_seconds=settings.timer_interval_seconds,
         policy_seconds=settings.policy_reload_seconds,
     )
@@ -86,6 +89,7 @@ def create_app(
         context["incidents"] = incidents
         context["settings"] = settings
         context["policies"] = policies
+        context["digests"] = core.digests
         next()
 
     register_all(bolt, command=settings.command)

@@ -357,3 +357,31 @@ def _view_dict(view: View, *, limit: int = VIEW_BLOCKS_MAX) -> dict[str, Any]:
     if len(view.blocks or []) > limit:
         raise BlockLimitError(f"{len(view.blocks or [])} blocks, Slack allows {limit} in a view")
     return view.to_dict()
+
+
+def published_digest(*, title: str, text: str) -> list[dict[str, Any]]:
+    """The digest as leadership reads it: the title and the whole Slack text, within Slack's limits."""
+    header = as_dicts([HeaderBlock(text=PlainTextObject(text=truncate(title, HEADER_TEXT_MAX)))])
+    return header + text_blocks(text)[: MESSAGE_BLOCKS_MAX - 1]
+
+
+def digest_edit_modal(*, digest_id: int, summary: str) -> dict[str, Any]:
+    """Edit a draft digest's summary."""
+    view = View(
+        type="modal",
+        callback_id=CallbackId.DIGEST_EDIT,
+        title="Edit digest",
+        submit="Save",
+        close="Cancel",
+        private_metadata=json.dumps({"digest_id": digest_id}),
+        blocks=[
+            _input(
+                BlockId.SUMMARY,
+                "Summary for leadership",
+                PlainTextInputElement(
+                    action_id=INPUT_ACTION, multiline=True, initial_value=truncate(summary, 3000) or None
+                ),
+            )
+        ],
+    )
+    return _view_dict(view)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
+from bot.errors import TripwireError
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -162,6 +163,17 @@ def _find_files(paths: Sequence[str], *, kind: str) -> Iterator[Path]:
         yield from sorted(found)
 
 
+def _digest_preview(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.core import build_core
+
+    core = build_core(settings)
+    try:
+        print(core.digests.preview(args.kind, containing=_parse_since(args.period), fmt=args.format))
+    finally:
+        core.engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     parser = argparse.ArgumentParser(prog="tripwire", description="AI-safety incidents in Slack.")
@@ -205,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
         parser_.add_argument("paths", nargs="+")
         parser_.set_defaults(run=_ingest)
 
+    digest = sub.add_parser("digest", help="leadership digests")
+    digest_sub = digest.add_subparsers(dest="digest_command", required=True)
+    preview = digest_sub.add_parser("preview", help="render a digest from the database without posting it")
+    preview.add_argument("--kind", choices=["weekly", "risk-report"], default="weekly")
+    preview.add_argument("--period", help="a date inside the period (default: the last complete one)")
+    preview.add_argument("--format", choices=["slack", "md", "html"], default="md")
+    preview.set_defaults(run=_digest_preview)
+
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for this configuration")
     manifest.add_argument("--socket-mode", action="store_true")
     manifest.set_defaults(run=_manifest)
@@ -217,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.run(Settings(), args))
-    except ConfigError as exc:
+    except (ConfigError, TripwireError) as exc:
         print(f"tripwire: {exc}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from bot.clock import Clock, system_clock
 from bot.config import Settings
+from bot.digest_service import DigestService
 from bot.incidents import IncidentService
 from bot.ingest import IngestService
 from bot.outbox import Outbox
@@ -33,6 +34,7 @@ class Core:
     incidents: IncidentService
     ingest: IngestService
     timers: TimerService
+    digests: DigestService
 
 
 def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebClient | None = None) -> Core:
@@ -69,6 +71,7 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
         on_commit=outbox.wake,
     )
+    digests = DigestService(uow=uow, clock=clock, policies=policies)
     return Core(
         settings=settings,
         engine=engine,
@@ -78,4 +81,5 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
         incidents=incidents,
         ingest=ingest,
         timers=timers,
+        digests=digests,
     )

@@ -12,7 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import card_text, incident_card
+from bot.blocks import card_text, incident_card, published_digest
 from bot.clock import Clock
 from bot.render import render
 from db import repositories as repo
@@ -194,6 +194,13 @@ class Outbox:
             message = repo.get_outbox(session=session, message_id=message_id)
             assert message is not None
             message.status, message.sent_at, message.last_error = "sent", self._clock(), ""
+            if message.kind in ("digest.review", "digest.publish"):
+                digest = repo.get_digest(session=session, digest_id=int(message.payload["id"]), for_update=True)
+                assert digest is not None
+                if message.kind == "digest.review":
+                    digest.review_channel, digest.review_ts = str(response.get("channel")), str(response.get("ts"))
+                else:
+                    digest.publish_channel, digest.publish_ts = str(response.get("channel")), str(response.get("ts"))
             if message.kind == "card.post" and message.incident_id is not None:
                 incident = repo.get_incident(session=session, incident_id=message.incident_id, for_update=True)
                 assert incident is not None
@@ -236,13 +243,54 @@ class Outbox:
                 "thread_ts": incident.card_ts,
                 "text": text,
             }
+        if message.kind in ("digest.review", "digest.refresh", "digest.publish"):
+            digest = repo.get_digest(session=session, digest_id=int(message.payload["id"]))
+            if digest is None or digest.id is None:
+                raise Park(f"{message.kind}: digest {message.payload.get('id')} is gone")
+            title = str(digest.data.get("title") or f"{digest.kind} digest")
+            if message.kind == "digest.publish":
+                blocks = published_digest(title=title, text=digest.text_slack)
+            else:
+                blocks = digest.blocks[digest.status]
+            args = {"text": title, "blocks": blocks, "unfurl_links": False}
+            if message.kind == "digest.refresh":
+                if not digest.review_ts:
+                    raise Park("digest.refresh: the draft was never posted")
+                return "chat.update", {"channel": digest.review_channel, "ts": digest.review_ts, **args}
+            return "chat.postMessage", {"channel": message.channel, **args}
+        if message.kind == "digest.charts":
+            return self._chart_upload(session, message)
         if message.kind == "message":
             return "chat.postMessage", {"channel": message.channel, **message.payload}
         raise Park(f"unknown outbox kind {message.kind!r}")
 
+    def _chart_upload(self, session: Any, message: OutboxMessage) -> tuple[str, dict[str, Any]]:
+        digest = repo.get_digest(session=session, digest_id=int(message.payload["id"]))
+        if digest is None or digest.id is None:
+            raise Park("digest.charts: the digest is gone")
+        review = message.payload.get("target") == "review"
+        channel, thread = (
+            (digest.review_channel, digest.review_ts) if review else (digest.publish_channel, digest.publish_ts)
+        )
+        if not thread:
+            raise Park("digest.charts: the digest message was never posted")
+        charts = repo.list_charts(session=session, digest_id=digest.id)
+        # files_upload_v2 is several Web API calls (get an upload URL per file, upload, complete); a failure
+        # anywhere retries the whole upload.
+        return "files_upload_v2", {
+            "channel": channel,
+            "thread_ts": thread,
+            "file_uploads": [
+                {"content": chart.png, "filename": f"{chart.metric_id}.png", "title": chart.title} for chart in charts
+            ],
+        }
+
     def _call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = self._client.api_call(method, json=args)
+            if method == "files_upload_v2":
+                response = self._client.files_upload_v2(**args)
+            else:
+                response = self._client.api_call(method, json=args)
         except SlackApiError as exc:
             status = exc.response.status_code
             error = str(exc.response.get("error") or "") if isinstance(exc.response.data, dict) else ""

@@ -13,6 +13,9 @@ class ActionId(StrEnum):
     RESOLVE = "incident_resolve"
     REOPEN = "incident_reopen"
     SNOOZE = "incident_snooze"
+    DIGEST_PUBLISH = "digest_publish"
+    DIGEST_EDIT = "digest_edit"
+    DIGEST_DISCARD = "digest_discard"
 
 
 class CallbackId(StrEnum):
@@ -21,6 +24,7 @@ class CallbackId(StrEnum):
     NEW_INCIDENT = "incident_new"
     REPORT_SHORTCUT = "report_safety_incident"
     SNOOZE = "incident_snooze"
+    DIGEST_EDIT = "digest_edit"
 
 
 class BlockId(StrEnum):
@@ -36,6 +40,8 @@ class BlockId(StrEnum):
     LINKS = "links"
     DURATION = "duration"
     REASON = "reason"
+    SUMMARY = "summary"
+    DIGEST_ACTIONS = "digest_actions"
     CARD_ACTIONS = "card_actions"
 
 

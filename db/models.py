@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
@@ -172,3 +172,42 @@ class EvalResult(SQLModel, table=True):
     level: str | None = Field(default=None, max_length=20)
     near_miss: str | None = Field(default=None, max_length=20)
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+
+
+class Digest(SQLModel, table=True):
+    """A digest for one kind and period: drafted once (unique), reviewed, then published or discarded."""
+
+    __tablename__ = "digest"
+    __table_args__ = (UniqueConstraint("kind", "period_start", name="uq_digest_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    period_start: datetime = Field(sa_type=UTCDateTime)
+    period_end: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="draft", max_length=12)
+    summary_override: str | None = Field(default=None, sa_type=Text)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # The review message for each state (draft, published, discarded), rendered when the text is.
+    blocks: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    text_slack: str = Field(default="", sa_type=Text)
+    text_md: str = Field(default="", sa_type=Text)
+    content_hash: str = Field(default="", max_length=64)
+    review_channel: str = Field(max_length=100)
+    review_ts: str | None = Field(default=None, max_length=50)
+    publish_channel: str = Field(max_length=100)
+    publish_ts: str | None = Field(default=None, max_length=50)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: str | None = Field(default=None, max_length=100)
+
+
+class DigestChart(SQLModel, table=True):
+    """A chart PNG rendered for a digest, kept so the published snapshot can be uploaded again unchanged."""
+
+    __tablename__ = "digest_chart"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = Field(foreign_key="digest.id", index=True)
+    metric_id: str = Field(max_length=200)
+    title: str = Field(max_length=500)
+    png: bytes = Field(sa_type=LargeBinary)

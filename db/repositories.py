@@ -11,7 +11,17 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from db.models import EvalResult, Incident, IncidentDeadline, OutboxMessage, PolicyVersion, TimelineEntry, Timer
+from db.models import (
+    Digest,
+    DigestChart,
+    EvalResult,
+    Incident,
+    IncidentDeadline,
+    OutboxMessage,
+    PolicyVersion,
+    TimelineEntry,
+    Timer,
+)
 
 OPEN_STATUSES = ("triggered", "acknowledged", "mitigated")
 UNSENT = ("pending", "sending")
@@ -336,3 +346,111 @@ def iter_eval_results(*, session: Session, since: datetime | None, batch: int = 
             return
         yield from rows
         last_id = rows[-1].id or last_id
+
+
+def list_incidents_created(*, session: Session, start: datetime, end: datetime) -> Sequence[Incident]:
+    """Incidents opened in [start, end)."""
+    statement = select(Incident).where(col(Incident.created_at) >= start, col(Incident.created_at) < end)
+    return session.exec(statement.order_by(col(Incident.id))).all()
+
+
+def list_incidents_open_at(*, session: Session, end: datetime) -> Sequence[Incident]:
+    """Incidents opened before `end` and not closed by then."""
+    statement = select(Incident).where(
+        col(Incident.created_at) < end, or_(col(Incident.resolved_at).is_(None), col(Incident.resolved_at) >= end)
+    )
+    return session.exec(statement.order_by(col(Incident.id))).all()
+
+
+def list_deadlines_for_period(*, session: Session, start: datetime, end: datetime) -> Sequence[IncidentDeadline]:
+    """Clocks running at `end`, or that fell due or closed in [start, end)."""
+    statement = select(IncidentDeadline).where(
+        col(IncidentDeadline.started_at) < end,
+        or_(
+            col(IncidentDeadline.status).in_(("running", "overdue")),
+            col(IncidentDeadline.due_at).between(start, end),
+            col(IncidentDeadline.closed_at).between(start, end),
+        ),
+    )
+    return session.exec(statement.order_by(col(IncidentDeadline.due_at))).all()
+
+
+def list_flagged_results(*, session: Session, start: datetime, end: datetime) -> Sequence[EvalResult]:
+    """Results in [start, end) that crossed a level or fell in a near-miss band."""
+    statement = select(EvalResult).where(
+        col(EvalResult.observed_at) >= start,
+        col(EvalResult.observed_at) < end,
+        or_(col(EvalResult.level).is_not(None), col(EvalResult.near_miss).is_not(None)),
+    )
+    return session.exec(statement.order_by(col(EvalResult.observed_at))).all()
+
+
+def list_metric_points(
+    *, session: Session, policy_metric: str, start: datetime, end: datetime
+) -> Sequence[tuple[datetime, str, str, float]]:
+    """(observed_at, model_family, checkpoint, value) for one metric in [start, end), oldest first."""
+    statement = select(EvalResult.observed_at, EvalResult.model_family, EvalResult.checkpoint, EvalResult.value).where(
+        EvalResult.policy_metric == policy_metric,
+        col(EvalResult.observed_at) >= start,
+        col(EvalResult.observed_at) < end,
+    )
+    rows = session.exec(statement.order_by(col(EvalResult.observed_at))).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def list_policy_versions(*, session: Session, start: datetime, end: datetime) -> Sequence[PolicyVersion]:
+    """Policy versions first loaded in [start, end)."""
+    statement = select(PolicyVersion).where(col(PolicyVersion.loaded_at) >= start, col(PolicyVersion.loaded_at) < end)
+    return session.exec(statement.order_by(col(PolicyVersion.loaded_at))).all()
+
+
+def refs_by_id(*, session: Session, incident_ids: Sequence[int]) -> dict[int, Incident]:
+    """Incidents by id (for deadline rows)."""
+    if not incident_ids:
+        return {}
+    rows = session.exec(select(Incident).where(col(Incident.id).in_(sorted(set(incident_ids))))).all()
+    return {row.id or 0: row for row in rows}
+
+
+def add_digest(*, session: Session, digest: Digest) -> Digest | None:
+    """Insert a digest unless its kind and period already have one (then None): each period is drafted once."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    table = Digest.__table__  # type: ignore[attr-defined]
+    values = digest.model_dump(exclude={"id"})
+    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=["kind", "period_start"])
+    new_id = session.execute(statement.returning(table.c.id)).scalar()
+    return None if new_id is None else session.get(Digest, new_id)
+
+
+def get_digest(*, session: Session, digest_id: int, for_update: bool = False) -> Digest | None:
+    """One digest by id."""
+    statement = select(Digest).where(Digest.id == digest_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
+def last_digest(*, session: Session, kind: str) -> Digest | None:
+    """The newest digest of a kind."""
+    return session.exec(select(Digest).where(Digest.kind == kind).order_by(col(Digest.period_end).desc())).first()
+
+
+def count_digests(*, session: Session, kind: str) -> int:
+    """How many digests of a kind exist."""
+    return session.exec(select(func.count()).select_from(Digest).where(Digest.kind == kind)).one()
+
+
+def list_charts(*, session: Session, digest_id: int) -> Sequence[DigestChart]:
+    """A digest's charts."""
+    return session.exec(
+        select(DigestChart).where(DigestChart.digest_id == digest_id).order_by(col(DigestChart.id))
+    ).all()
+
+
+def replace_charts(*, session: Session, digest_id: int, charts: Sequence[tuple[str, str, bytes]]) -> None:
+    """Store (metric_id, title, png) charts for a digest, replacing earlier ones."""
+    for old in list_charts(session=session, digest_id=digest_id):
+        session.delete(old)
+    for metric_id, title, png in charts:
+        session.add(DigestChart(digest_id=digest_id, metric_id=metric_id, title=title, png=png))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, errors, events, shortcuts, views
+from handlers import actions, commands, digests, errors, events, shortcuts, views
 
 
 def register_all(app: App, *, command: str) -> None:
@@ -14,4 +14,5 @@ def register_all(app: App, *, command: str) -> None:
     views.register(app)
     shortcuts.register(app)
     events.register(app)
+    digests.register(app)
     errors.register(app)

@@ -24,6 +24,7 @@ BOT_TOKEN = "xoxb-test-token"
 POSTGRES_URL = os.environ.get("TRIPWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REPORTER, TRIAGER, LEAD, BOSS, ADMIN = "U0REPORTER", "U0TRIAGER", "U0LEAD", "U0BOSS", "U0ADMIN"
 TRIAGE_CHANNEL, GENERAL, ONCALL, RESTRICTED = "C0TRIAGE", "C0GENERAL", "C0ONCALL", "C0RESTRICTED"
+REVIEW, LEADERSHIP = "C0REVIEW", "C0LEADERSHIP"
 TEST_POLICY = Path(__file__).parent / "fixtures" / "policy.yaml"
 
 
@@ -85,6 +86,8 @@ def slack_server() -> Iterator[LocalSlack]:
     server.add_channel(GENERAL, name="general", is_private=False)
     server.add_channel(ONCALL, name="safety-oncall", is_private=False)
     server.add_channel(RESTRICTED, name="safety-restricted", is_private=True, members=[LEAD, TRIAGER])
+    server.add_channel(REVIEW, name="safety-digest-review", is_private=False)
+    server.add_channel(LEADERSHIP, name="safety-leadership", is_private=True, members=[LEAD, BOSS])
     server.start()
     yield server
     server.stop()

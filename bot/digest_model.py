@@ -1,0 +1,140 @@
+"""What a digest is made from: plain data read from the database, handed to the pure digest functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+DigestKind = Literal["weekly", "risk-report"]
+
+
+@dataclass(frozen=True)
+class Period:
+    """A reporting period [start, end) in UTC, labelled in the policy's time zone."""
+
+    kind: DigestKind
+    start: datetime
+    end: datetime
+    timezone: str
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    """An incident as the digest sees it (restricted ones are shown without title or model)."""
+
+    ref: str
+    title: str
+    severity: str
+    status: str
+    level: str | None
+    category: str
+    restricted: bool
+    source: str
+    model: str
+    checkpoint: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    ack_due_at: datetime | None
+    snoozed_until: datetime | None
+    snooze_reason: str
+    escalation_level: int
+    policy_version: str
+    actions: tuple[str, ...] = ()
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class DeadlineRow:
+    """A deadline clock: running, overdue, met or cancelled."""
+
+    incident_ref: str
+    name: str
+    started_at: datetime
+    due_at: datetime
+    status: str
+    closed_at: datetime | None
+    restricted: bool
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A stored eval result that crossed a level or fell in a near-miss band."""
+
+    metric_id: str
+    category: str
+    model: str
+    model_family: str
+    checkpoint: str
+    value: float
+    observed_at: datetime
+    level: str | None
+    near_miss: str | None
+    incident_ref: str | None
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One value of a tracked metric."""
+
+    observed_at: datetime
+    model_family: str
+    checkpoint: str
+    value: float
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """A tracked metric's history in the period, with its lines (comparison strings and their numbers)."""
+
+    metric_id: str
+    description: str
+    category: str
+    direction: Literal["higher_is_worse", "lower_is_worse"]
+    lines: dict[str, float]
+    comparisons: dict[str, str]
+    points: tuple[SeriesPoint, ...]
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """A policy version first loaded in the period."""
+
+    version: str
+    content_hash: str
+    loaded_at: datetime
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    """A policy category with its crosswalk, for the risk report's threat models."""
+
+    id: str
+    name: str
+    description: str
+    restricted: bool
+    crosswalk: dict[str, tuple[str, ...]]
+    levels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DigestInput:
+    """Everything one digest (weekly or risk report) is rendered from; all datetimes are aware UTC."""
+
+    period: Period
+    previous: Period
+    generated_at: datetime
+    policy_version: str
+    policy_name: str
+    new_incidents: tuple[IncidentRow, ...]
+    open_incidents: tuple[IncidentRow, ...]
+    previous_incidents: tuple[IncidentRow, ...]
+    deadlines: tuple[DeadlineRow, ...]
+    crossings: tuple[ResultRow, ...]
+    near_misses: tuple[ResultRow, ...]
+    series: tuple[MetricSeries, ...]
+    policy_changes: tuple[PolicyChange, ...]
+    categories: tuple[CategoryInfo, ...] = ()
+    last_report_end: datetime | None = None
+    notes: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,275 @@
+"""Leadership digests: the schedule across DST, drafted once per period, reviewed, published once, charts."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import matplotlib.image
+import pytest
+from slack_sdk import WebClient
+from sqlmodel import Session, select
+
+from bot.app import Tripwire, create_app
+from bot.cli import main
+from bot.clock import ManualClock
+from bot.leader import Leader
+from bot.lifecycle import validate_draft
+from bot.policy import RiskReportSchedule, WeeklyDigest
+from bot.schedule import cron_trigger, last_slot, next_slot, weekly_period
+from db.engine import make_engine
+from db.models import Digest, DigestChart, OutboxMessage
+from localslack import LocalSlack
+from tests.conftest import BOT_TOKEN, LEAD, LEADERSHIP, REPORTER, REVIEW, TEST_POLICY, TRIAGER, make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def weekly(zone: str) -> WeeklyDigest:
+    return WeeklyDigest.model_validate({"day": "mon", "time": "09:00", "timezone": zone})
+
+
+@pytest.mark.parametrize(
+    ("zone", "after", "expected_utc"),
+    [
+        pytest.param(
+            "America/Los_Angeles",
+            "2026-10-27T00:00:00+00:00",
+            ["2026-11-02T17:00:00+00:00", "2026-11-09T17:00:00+00:00"],
+            id="los-angeles-fall-back",
+        ),
+        pytest.param(
+            "America/Los_Angeles",
+            "2026-03-03T00:00:00+00:00",
+            ["2026-03-09T16:00:00+00:00", "2026-03-16T16:00:00+00:00"],
+            id="los-angeles-spring-forward",
+        ),
+        pytest.param(
+            "Europe/London",
+            "2026-10-20T00:00:00+00:00",
+            ["2026-10-26T09:00:00+00:00", "2026-11-02T09:00:00+00:00"],
+            id="london-fall-back",
+        ),
+        pytest.param(
+            "Europe/London",
+            "2026-03-24T00:00:00+00:00",
+            ["2026-03-30T08:00:00+00:00", "2026-04-06T08:00:00+00:00"],
+            id="london-spring-forward",
+        ),
+    ],
+)
+def test_weekly_slots_keep_local_time_across_dst(zone: str, after: str, expected_utc: list[str]) -> None:
+    schedule = weekly(zone)
+    trigger = cron_trigger(schedule)
+    moment = datetime.fromisoformat(after)
+    ours, theirs = [], []
+    for _ in expected_utc:
+        moment_ours = next_slot(schedule, after=moment if not ours else ours[-1])
+        ours.append(moment_ours)
+        fire = trigger.get_next_fire_time(None, (theirs[-1] + timedelta(seconds=1)) if theirs else moment)
+        theirs.append(fire.astimezone(UTC))
+    assert [o.isoformat() for o in ours] == expected_utc
+    assert ours == theirs  # APScheduler's own trigger agrees
+    assert {o.astimezone(ZoneInfo(zone)).strftime("%a %H:%M") for o in ours} == {"Mon 09:00"}
+
+
+def test_week_across_fall_back_is_169_hours() -> None:
+    period = weekly_period(weekly("America/Los_Angeles"), end=datetime(2026, 11, 2, 17, tzinfo=UTC))
+    assert period.end - period.start == timedelta(hours=169)
+
+
+def test_cron_trigger_uses_day_names_not_crontab_digits() -> None:
+    schedule = RiskReportSchedule.model_validate({"every": "90d", "day": "mon", "time": "09:00", "timezone": "UTC"})
+    fire = cron_trigger(schedule).get_next_fire_time(None, datetime(2026, 11, 24, tzinfo=UTC))
+    assert fire is not None and fire.strftime("%A %H:%M") == "Monday 09:00"
+
+
+@pytest.fixture
+def monday(clock: ManualClock) -> ManualClock:
+    """The bot's clock at Monday 2026-11-23 10:00 in Los Angeles, an hour after the weekly slot."""
+    clock.now = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+    return clock
+
+
+def seed(bot: Tripwire, clock: ManualClock) -> None:
+    """A week with a few incidents and results."""
+    saved = clock.now
+    clock.now = saved - timedelta(days=3)
+    for title, severity, category in (
+        ("Exploit chain", "sev1", "cyber"),
+        ("Odd output", "sev3", "cyber"),
+        ("Synthesis help", "sev2", "cbrn.bio"),
+    ):
+        draft, _ = validate_draft(title=title, severity=severity, category=category)
+        assert draft is not None
+        bot.incidents.report(draft=draft, reporter=REPORTER)
+    bot.incidents.acknowledge(incident_id=2, actor=TRIAGER)
+    from bot.triage import Result
+
+    bot.ingest.ingest(
+        [
+            Result(
+                source="inspect",
+                model="frontier-x",
+                task="ctf_web",
+                metric="accuracy",
+                value=0.3 + i * 0.05,
+                run_id=f"seed-{i}",
+                observed_at=clock.now - timedelta(hours=10 - i),
+            )
+            for i in range(9)
+        ]
+    )
+    clock.now = saved
+
+
+def test_missed_slot_is_drafted_once_even_after_restart(
+    slack: LocalSlack, bot: Tripwire, monday: ManualClock, database_url: str
+) -> None:
+    seed(bot, monday)
+    assert len(bot.digests.draft_due()) == 2  # the weekly digest and the first risk report
+    assert bot.digests.draft_due() == []
+    restarted = create_app(
+        make_settings(database_url),
+        client=WebClient(token=BOT_TOKEN, base_url=slack.api_url),
+        clock=monday,
+        start_worker=False,
+    )
+    try:
+        assert restarted.digests.draft_due() == []
+    finally:
+        restarted.engine.dispose()
+    with Session(bot.engine) as session:
+        rows = session.exec(select(Digest).order_by(Digest.kind)).all()  # type: ignore[arg-type]
+    assert [(r.kind, r.period_end) for r in rows] == [
+        ("risk-report", datetime(2026, 11, 23, 17, tzinfo=UTC)),
+        ("weekly", datetime(2026, 11, 23, 17, tzinfo=UTC)),
+    ]
+    weekly_row = next(r for r in rows if r.kind == "weekly")
+    assert weekly_row.period_start == datetime(2026, 11, 16, 17, tzinfo=UTC)
+    assert "Synthesis help" not in weekly_row.text_slack + weekly_row.text_md  # restricted
+    assert "Exploit chain" in weekly_row.text_md
+
+
+def test_review_publish_once_and_charts(slack: LocalSlack, bot: Tripwire, monday: ManualClock) -> None:
+    seed(bot, monday)
+    [digest_id, _] = bot.digests.draft_due()
+    bot.outbox.drain()
+    review = [m for m in slack.messages(REVIEW) if m.blocks]
+    assert len(review) == 2  # weekly and risk report
+    draft = next(m for m in review if any(b.get("block_id") == "digest_actions" for b in m.blocks))
+    uploads = [f for f in slack.files()]
+    assert uploads and all(f["name"].endswith(".png") for f in uploads)
+    png = slack.file_content(uploads[0]["id"])
+    image = matplotlib.image.imread(io.BytesIO(png), format="png")
+    assert image.shape[0] > 100 and image.shape[1] > 100
+
+    slack.click_button(REPORTER, REVIEW, draft.ts, "digest_publish")
+    assert "may publish" in slack.ephemerals(REPORTER)[-1].text
+    slack.click_button(LEAD, REVIEW, draft.ts, "digest_publish")
+    slack.click_button(LEAD, REVIEW, draft.ts, "digest_publish")  # the double click
+    assert "already published" in slack.ephemerals(LEAD)[-1].text
+    bot.outbox.drain()
+    posts = [m for m in slack.messages(LEADERSHIP) if m.blocks]
+    assert len(posts) == 1
+    with Session(bot.engine) as session:
+        row = session.get(Digest, digest_id)
+        assert row is not None and (row.status, row.decided_by) == ("published", LEAD)
+        assert row.publish_ts == posts[0].ts and len(row.content_hash) == 64
+        assert session.exec(select(DigestChart).where(DigestChart.digest_id == digest_id)).all()
+    updated = slack.message(REVIEW, draft.ts)
+    assert not any(b.get("block_id") == "digest_actions" for b in updated.blocks)
+    assert slack.replies(LEADERSHIP, posts[0].ts)  # the charts went into the published post's thread
+
+
+def test_edit_changes_summary_and_hash(slack: LocalSlack, bot: Tripwire, monday: ManualClock) -> None:
+    seed(bot, monday)
+    digest_id = bot.digests.draft_due()[0]
+    bot.outbox.drain()
+    draft = next(m for m in slack.messages(REVIEW) if any(b.get("block_id") == "digest_actions" for b in m.blocks))
+    before = bot.digests.get(digest_id=digest_id).content_hash
+    slack.click_button(LEAD, REVIEW, draft.ts, "digest_edit")
+    view = slack.open_views(LEAD)[-1]
+    slack.submit_view(LEAD, view.id, {"summary": {"value": "Quiet week apart from the exploit chain."}})
+    after = bot.digests.get(digest_id=digest_id)
+    assert after.summary_override == "Quiet week apart from the exploit chain." and after.content_hash != before
+    bot.outbox.drain()
+    assert "Quiet week apart from the exploit chain." in str(slack.message(REVIEW, draft.ts).blocks)
+
+
+def test_preview_cli_renders_each_format(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    bot: Tripwire,
+    monday: ManualClock,
+    database_url: str,
+) -> None:
+    seed(bot, monday)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TRIPWIRE_POLICY", str(TEST_POLICY))
+    day = (monday.now - timedelta(days=3)).date().isoformat()
+    for fmt, marker in (("md", "# "), ("html", "<img"), ("slack", "*")):
+        assert main(["digest", "preview", "--period", day, "--format", fmt]) == 0
+        assert marker in capsys.readouterr().out
+    assert main(["digest", "preview", "--kind", "risk-report", "--period", day, "--format", "html"]) == 0
+    assert "<html" in capsys.readouterr().out.lower()
+
+
+@pytest.mark.postgres
+def test_leader_lock_is_held_by_one_process(postgres_url: str) -> None:
+    first, second = Leader(make_engine(postgres_url)), Leader(make_engine(postgres_url))
+    try:
+        assert first.acquire() is True
+        assert second.acquire() is False
+        assert first.acquire() is True  # keeps it
+        first.release()
+        assert second.acquire() is True
+    finally:
+        first.release()
+        second.release()
+
+
+DRAFT_SCRIPT = """
+import sys
+from datetime import datetime
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.core import build_core
+core = build_core(Settings(DATABASE_URL=sys.argv[1], TRIPWIRE_POLICY=sys.argv[2]),
+                  clock=ManualClock(datetime.fromisoformat(sys.argv[3])))
+print(len(core.digests.draft_due()))
+core.engine.dispose()
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.e2e
+def test_two_processes_at_the_scheduled_minute_draft_once(postgres_url: str) -> None:
+    create_app(make_settings(postgres_url), client=WebClient(token=BOT_TOKEN), start_worker=False).engine.dispose()
+    at = "2026-11-23T17:00:30+00:00"
+    command = [sys.executable, "-c", DRAFT_SCRIPT, postgres_url, str(TEST_POLICY), at]
+    processes = [
+        subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=120)[0].strip() for process in processes]
+    assert all(process.returncode == 0 for process in processes)
+    assert sorted(outputs) == ["0", "2"]  # one drafted weekly + risk report, the other found them drafted
+    engine = make_engine(postgres_url)
+    with Session(engine) as session:
+        assert len(session.exec(select(Digest).where(Digest.kind == "weekly")).all()) == 1
+        reviews = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "digest.review")).all()
+        assert len(reviews) == 2
+    engine.dispose()
+
+
+def test_last_slot_is_at_or_before_now() -> None:
+    now = datetime(2026, 11, 23, 16, 59, tzinfo=UTC)  # a minute before Monday 09:00 in Los Angeles
+    assert last_slot(weekly("America/Los_Angeles"), now=now) == datetime(2026, 11, 16, 17, tzinfo=UTC)
+    assert last_slot(weekly("America/Los_Angeles"), now=now + timedelta(minutes=1)) == datetime(
+        2026, 11, 23, 17, tzinfo=UTC
+    )

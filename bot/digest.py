@@ -1039,6 +1039,10 @@ TEMPLATES: dict[tuple[str, str], str] = {
 }
 
 
+# Markdown and HTML list at most this many items per section (then "…and N more"): a digest is read, not searched.
+DOCUMENT_LIST_MAX = 50
+
+
 def render_digest(
     digest: Digest,
     *,
@@ -1068,6 +1072,7 @@ def render_digest(
             num=number,
             fixed=fixed_table,
             more=SLACK_LIST_MAX,
+            limit=DOCUMENT_LIST_MAX,
         )
         + "\n"
     )

@@ -274,3 +274,20 @@ def test_last_slot_is_at_or_before_now() -> None:
     assert last_slot(weekly("America/Los_Angeles"), now=now + timedelta(minutes=1)) == datetime(
         2026, 11, 23, 17, tzinfo=UTC
     )
+
+
+def test_scheduler_has_the_weekly_slot_and_a_catch_up_run_at_start(bot: Tripwire) -> None:
+    weekly_job = bot.scheduler.get_job("digest-weekly")
+    assert weekly_job is not None
+    fields = {field.name: str(field) for field in weekly_job.trigger.fields}
+    assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("mon", "9", "0")
+    assert str(weekly_job.trigger.timezone) == "America/Los_Angeles"
+    catch_up = bot.scheduler.get_job("digest-catch-up")
+    assert catch_up is not None and type(catch_up.trigger).__name__ == "DateTrigger"  # runs once, when started
+    assert {job.id for job in bot.scheduler.get_jobs()} == {
+        "timers",
+        "policy-reload",
+        "digest-weekly",
+        "digest-risk-report",
+        "digest-catch-up",
+    }

@@ -235,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tripwire` script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Migrations and job registration narrate every step at INFO; their warnings still show.
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return int(args.run(Settings(), args))
     except (ConfigError, TripwireError) as exc:

@@ -79,23 +79,21 @@ def write_dev_policy(source: Path, target: Path) -> Path:
 def policy_places(policy: Policy) -> tuple[dict[str, bool], set[str]]:
     """Return the channels a policy posts to (reference -> private) and the user ids it names."""
     channels: dict[str, bool] = {}
-    users: set[str] = set()
-
-    def walk(node: object, key: str = "") -> None:
-        if isinstance(node, dict):
-            private = bool(node.get("private", False))
-            for name, value in node.items():
-                if isinstance(value, str) and (name == "channel" or name.endswith("_channel")):
-                    channels[value] = channels.get(value, False) or private
-                else:
-                    walk(value, str(name))
-        elif isinstance(node, list):
-            for item in node:
-                walk(item, key)
-        elif isinstance(node, str) and _USER_ID.match(node) and key in ("members", "user", "users"):
-            users.add(node)
-
-    walk(policy.model_dump(mode="json"))
+    for route in policy.routes.values():
+        channels[route.channel] = channels.get(route.channel, False) or route.private
+    for channel in (policy.digest.review_channel, policy.digest.publish_channel):
+        channels.setdefault(channel, False)
+    users = {user for role in policy.roles.values() for user in role.members}
+    for rotation in policy.rotations.values():
+        users.update(rotation.members)
+        users.update(shift.user for shift in rotation.shifts)
+    users.update(
+        target
+        for route in policy.routes.values()
+        for step in route.escalation
+        for target in step.notify
+        if _USER_ID.match(target)
+    )
     return channels, users
 
 

@@ -984,12 +984,7 @@ def build_routes(ws: Workspace) -> list[BaseRoute]:
                 return PlainTextResponse("file not found", status_code=404)
             return Response(record.content, media_type=record.mimetype)
 
-    async def index(request: Request) -> Response:
-        """Say what this server is."""
-        return PlainTextResponse("localslack: a fake Slack workspace for tests\n")
-
     return [
-        Route("/", index, methods=["GET"]),
         Route("/api/{method}", api, methods=["GET", "POST"]),
         Route("/response/{token:path}", response_url, methods=["POST"]),
         Route("/upload/v1/{token}", upload, methods=["POST"]),

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,34 +15,19 @@ from sqlmodel import Session, select
 from bot.app import Tripwire
 from db.models import Incident
 from localslack import LocalSlack
+from tests.support.environment import free_port, missing, wait_until
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "alertmanager-e2e-token"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Re-check a condition every 0.1 s until it holds; fail naming `what` after `timeout` seconds."""
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.1)):
-        if predicate():
-            return
-        pause.wait(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def alertmanager(bot: Tripwire, slack: LocalSlack, tmp_path: Path) -> Iterator[str]:
     if BINARY is None:
-        reason = "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager; .ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true requires it: {reason}")
-        pytest.skip(reason)
+        missing(
+            "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager; .ci/run does)",
+            needed_by="the Alertmanager end-to-end test",
+        )
     bot.settings.alertmanager_token = TOKEN
     hook = slack.request_url.removesuffix("/slack/events") + "/hooks/alertmanager"
     config = tmp_path / "alertmanager.yml"

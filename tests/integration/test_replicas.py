@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,25 +19,10 @@ from bot.lifecycle import validate_draft
 from db.models import Timer
 from localslack import LocalSlack
 from tests.conftest import BOT_TOKEN, REPORTER, SIGNING_SECRET, TEST_POLICY, TRIAGER, make_settings
+from tests.support.environment import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 INCIDENTS = 12
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Re-check a condition until it holds; fail with `what` after `timeout` seconds."""
-    done = threading.Event()
-    for _ in range(int(timeout / 0.1)):
-        if predicate():
-            return
-        done.wait(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def timer_passes(port: int) -> int:

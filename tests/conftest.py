@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot.app import Tripwire, create_app
-from bot.clock import ManualClock
+from bot.clock import Clock, ManualClock, system_clock
 from bot.config import Settings
 from db.engine import normalise_url
 from localslack import BackgroundServer, LocalSlack
@@ -120,14 +121,25 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+@contextmanager
+def open_bot(
+    database_url: str, *, slack_url: str | None = None, clock: Clock = system_clock, **overrides: object
+) -> Iterator[Tripwire]:
+    """A bot with no background work (tests drive timers and the outbox); its database pool is closed after."""
+    client = WebClient(token=BOT_TOKEN, **({"base_url": slack_url} if slack_url else {}))
+    tripwire = create_app(make_settings(database_url, **overrides), client=client, clock=clock, start_worker=False)
+    try:
+        yield tripwire
+    finally:
+        tripwire.engine.dispose()
+
+
 @pytest.fixture
 def bot(slack: LocalSlack, database_url: str, clock: ManualClock) -> Iterator[Tripwire]:
     """The bot on a real HTTP port, wired to the local Slack; the outbox is drained by the test."""
-    client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
-    tripwire = create_app(make_settings(database_url), client=client, clock=clock, start_worker=False)
-    server = BackgroundServer(tripwire.asgi)
-    server.start()
-    slack.request_url = server.url + "/slack/events"
-    yield tripwire
-    server.stop()
-    tripwire.engine.dispose()
+    with open_bot(database_url, slack_url=slack.api_url, clock=clock) as tripwire:
+        server = BackgroundServer(tripwire.asgi)
+        server.start()
+        slack.request_url = server.url + "/slack/events"
+        yield tripwire
+        server.stop()

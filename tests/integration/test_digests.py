@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 
 import matplotlib.image
 import pytest
-from slack_sdk import WebClient
 from sqlmodel import Session, select
 
-from bot.app import Tripwire, create_app
+from bot.app import Tripwire
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.leader import Leader
@@ -25,7 +24,7 @@ from bot.schedule import cron_trigger, last_slot, next_slot, weekly_period
 from db.engine import make_engine
 from db.models import Digest, DigestChart, OutboxMessage
 from localslack import LocalSlack
-from tests.conftest import BOT_TOKEN, LEAD, LEADERSHIP, REPORTER, REVIEW, TEST_POLICY, TRIAGER, make_settings
+from tests.conftest import LEAD, LEADERSHIP, REPORTER, REVIEW, TEST_POLICY, TRIAGER, open_bot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,16 +133,8 @@ def test_missed_slot_is_drafted_once_even_after_restart(
     seed(bot, monday)
     assert len(bot.digests.draft_due()) == 2  # the weekly digest and the first risk report
     assert bot.digests.draft_due() == []
-    restarted = create_app(
-        make_settings(database_url),
-        client=WebClient(token=BOT_TOKEN, base_url=slack.api_url),
-        clock=monday,
-        start_worker=False,
-    )
-    try:
+    with open_bot(database_url, slack_url=slack.api_url, clock=monday) as restarted:
         assert restarted.digests.draft_due() == []
-    finally:
-        restarted.engine.dispose()
     with Session(bot.engine) as session:
         rows = session.exec(select(Digest).order_by(Digest.kind)).all()  # type: ignore[arg-type]
     assert [(r.kind, r.period_end) for r in rows] == [
@@ -250,7 +241,8 @@ core.engine.dispose()
 @pytest.mark.postgres
 @pytest.mark.e2e
 def test_two_processes_at_the_scheduled_minute_draft_once(postgres_url: str) -> None:
-    create_app(make_settings(postgres_url), client=WebClient(token=BOT_TOKEN), start_worker=False).engine.dispose()
+    with open_bot(postgres_url):  # migrate the database before the two processes race
+        pass
     at = "2026-11-23T17:00:30+00:00"
     command = [sys.executable, "-c", DRAFT_SCRIPT, postgres_url, str(TEST_POLICY), at]
     processes = [

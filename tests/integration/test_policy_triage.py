@@ -5,16 +5,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from slack_sdk import WebClient
 from sqlmodel import Session, select
 
-from bot.app import Tripwire, create_app
+from bot.app import Tripwire
 from bot.clock import ManualClock
 from db.models import Incident, IncidentDeadline, TimelineEntry, Timer
 from localslack import LocalSlack
 from tests.conftest import (
     ADMIN,
-    BOT_TOKEN,
     LEAD,
     ONCALL,
     REPORTER,
@@ -22,7 +20,7 @@ from tests.conftest import (
     TEST_POLICY,
     TRIAGE_CHANNEL,
     TRIAGER,
-    make_settings,
+    open_bot,
 )
 from tests.integration.test_incident_lifecycle import card_text, file_incident, last_ephemeral, open_form, submit_form
 
@@ -43,6 +41,13 @@ def incident(bot: Tripwire, incident_id: int = 1) -> Incident:
         found = session.get(Incident, incident_id)
         assert found is not None
         return found
+
+
+def policy_copy(folder: Path) -> Path:
+    """A copy of the test policy that a test may rewrite."""
+    path = folder / "policy.yaml"
+    shutil.copy(TEST_POLICY, path)
+    return path
 
 
 def tick(bot: Tripwire) -> dict[str, int]:
@@ -116,19 +121,11 @@ def test_restart_in_the_middle_resumes_the_chain(
     tick(bot)
     bot.engine.dispose()
     clock.advance(minutes=31)
-    restarted = create_app(
-        make_settings(database_url),
-        client=WebClient(token=BOT_TOKEN, base_url=slack.api_url),
-        clock=clock,
-        start_worker=False,
-    )
-    try:
+    with open_bot(database_url, slack_url=slack.api_url, clock=clock) as restarted:
         assert restarted.timers.run_due().fired == {"ack_reminder": 1, "page": 1}
         restarted.outbox.drain()
         assert len(dms_to(slack, LEAD)) == 1
         assert restarted.timers.run_due().fired == {}
-    finally:
-        restarted.engine.dispose()
 
 
 def test_snooze_needs_reason_holds_pages_and_ends(slack: LocalSlack, bot: Tripwire, clock: ManualClock) -> None:
@@ -242,15 +239,8 @@ def test_oncall_command_and_home_show_rotation(slack: LocalSlack, bot: Tripwire)
 def test_bad_policy_reload_keeps_old_and_tells_admins(
     slack: LocalSlack, database_url: str, clock: ManualClock, tmp_path: Path
 ) -> None:
-    path = tmp_path / "policy.yaml"
-    shutil.copy(TEST_POLICY, path)
-    tripwire = create_app(
-        make_settings(database_url, TRIPWIRE_POLICY=str(path)),
-        client=WebClient(token=BOT_TOKEN, base_url=slack.api_url),
-        clock=clock,
-        start_worker=False,
-    )
-    try:
+    path = policy_copy(tmp_path)
+    with open_bot(database_url, slack_url=slack.api_url, clock=clock, TRIPWIRE_POLICY=str(path)) as tripwire:
         assert tripwire.policies.reload().outcome == "unchanged"
         text = path.read_text()
         path.write_text(text.replace("severity: sev2, route: triage", "severty: sev2, route: triage"))
@@ -265,22 +255,13 @@ def test_bad_policy_reload_keeps_old_and_tells_admins(
         path.write_text(text.replace('version: "it-1"', 'version: "it-2"'))
         assert tripwire.policies.reload().outcome == "loaded"
         assert tripwire.policies.current.version == "it-2"
-    finally:
-        tripwire.engine.dispose()
 
 
 def test_incident_keeps_the_policy_version_it_was_opened_under(
     slack: LocalSlack, database_url: str, clock: ManualClock, tmp_path: Path
 ) -> None:
-    path = tmp_path / "policy.yaml"
-    shutil.copy(TEST_POLICY, path)
-    tripwire = create_app(
-        make_settings(database_url, TRIPWIRE_POLICY=str(path)),
-        client=WebClient(token=BOT_TOKEN, base_url=slack.api_url),
-        clock=clock,
-        start_worker=False,
-    )
-    try:
+    path = policy_copy(tmp_path)
+    with open_bot(database_url, slack_url=slack.api_url, clock=clock, TRIPWIRE_POLICY=str(path)) as tripwire:
         from bot.lifecycle import validate_draft
 
         draft, _ = validate_draft(title="first", category="cyber", severity="sev3")
@@ -297,5 +278,3 @@ def test_incident_keeps_the_policy_version_it_was_opened_under(
                 "it-1",
                 "it-2",
             ]
-    finally:
-        tripwire.engine.dispose()

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from slack_sdk import WebClient
 from sqlmodel import Session, select
 
-from bot.app import create_app
+from bot.app import Tripwire
 from bot.lifecycle import validate_draft
 from db.models import Timer
 from localslack import LocalSlack
-from tests.conftest import BOT_TOKEN, REPORTER, SIGNING_SECRET, TEST_POLICY, TRIAGER, make_settings
+from tests.conftest import BOT_TOKEN, REPORTER, SIGNING_SECRET, TEST_POLICY, TRIAGER, open_bot
 from tests.support.environment import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,9 +71,12 @@ def replicas(slack: LocalSlack, postgres_url: str, tmp_path: Path) -> Iterator[l
 def test_two_replicas_send_each_due_page_exactly_once(
     slack: LocalSlack, postgres_url: str, replicas: list[int]
 ) -> None:
-    seeded = create_app(
-        make_settings(postgres_url), client=WebClient(token=BOT_TOKEN, base_url=slack.api_url), start_worker=False
-    )
+    with open_bot(postgres_url, slack_url=slack.api_url) as seeded:
+        check_each_page_sent_once(slack, seeded, replicas)
+
+
+def check_each_page_sent_once(slack: LocalSlack, seeded: Tripwire, ports: list[int]) -> None:
+    """Open incidents whose first page is due now, and let the two ports race for them."""
     draft, _ = validate_draft(title="Race me", category="cyber", severity="sev3")
     assert draft is not None
     for _ in range(INCIDENTS):
@@ -85,10 +87,10 @@ def test_two_replicas_send_each_due_page_exactly_once(
             pages = session.exec(select(Timer).where(Timer.kind == "page", Timer.status == "done")).all()
             return len(pages) == INCIDENTS
 
-    wait_until(all_pages_fired, 60, "both replicas to start and fire the first page of every incident")
-    start = [timer_passes(port) for port in replicas]
+    wait_until(all_pages_fired, 60, "both ports to start and fire the first page of every incident")
+    start = [timer_passes(port) for port in ports]
     wait_until(
-        lambda: all(timer_passes(port) >= before + 5 for port, before in zip(replicas, start, strict=True)),
+        lambda: all(timer_passes(port) >= before + 5 for port, before in zip(ports, start, strict=True)),
         30,
         "five more timer passes on each replica",
     )
@@ -100,4 +102,3 @@ def test_two_replicas_send_each_due_page_exactly_once(
     with Session(seeded.engine) as session:
         fired = session.exec(select(Timer).where(Timer.kind == "page", Timer.status == "done")).all()
     assert len(fired) == INCIDENTS and all(t.fired_by for t in fired)
-    seeded.engine.dispose()

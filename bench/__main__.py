@@ -19,6 +19,7 @@ from sqlalchemy import text
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.core import build_core
+from bot.ingest import result_row
 from bot.triage import Result
 from db.engine import normalise_url
 from db.repositories import insert_eval_results
@@ -67,28 +68,7 @@ def run(kind: str, count: int, batch: int, repeats: int) -> tuple[list[float], l
                 DATABASE_URL=fresh_url(kind, folder, f"bench_base_{repeat}"), TRIPWIRE_POLICY=str(POLICY)
             )
             core = build_core(settings, clock=ManualClock(now))
-            rows = [
-                {
-                    "source": r.source,
-                    "run_id": r.run_id,
-                    "task": r.task,
-                    "scorer": "",
-                    "metric": r.metric,
-                    "model": r.model,
-                    "model_family": "frontier-x",
-                    "checkpoint": r.checkpoint or "",
-                    "value": r.value,
-                    "stderr": None,
-                    "observed_at": r.observed_at,
-                    "received_at": now,
-                    "url": None,
-                    "labels": {},
-                    "policy_metric": None,
-                    "level": None,
-                    "near_miss": None,
-                }
-                for r in results(count, now, "base")
-            ]
+            rows = [result_row(r, None, now) for r in results(count, now, "base")]
             started = time.perf_counter()
             for offset in range(0, count, batch):
                 with core.uow() as session:

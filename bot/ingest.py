@@ -77,7 +77,7 @@ class IngestService:
         now, policy = self._clock(), self._policies.current
         outcome = IngestOutcome()
         decisions = [evaluate_result(result, policy=policy, now=now) for result in results]
-        rows = [self._row(result, decision, now) for result, decision in zip(results, decisions, strict=True)]
+        rows = [result_row(result, decision, now) for result, decision in zip(results, decisions, strict=True)]
         touched: set[str] = set()
         with self._uow() as session:
             inserted = repo.insert_eval_results(session=session, rows=rows)
@@ -122,28 +122,6 @@ class IngestService:
             )
             resolved.append(incident.ref)
         return resolved
-
-    @staticmethod
-    def _row(result: Result, decision: Decision, now: datetime) -> dict[str, object]:
-        return {
-            "source": result.source,
-            "run_id": result.run_id,
-            "task": result.task,
-            "scorer": result.scorer or "",
-            "metric": result.metric,
-            "model": result.model,
-            "model_family": model_family(result.model),
-            "checkpoint": result.checkpoint or "",
-            "value": result.value,
-            "stderr": result.stderr,
-            "observed_at": result.observed_at,
-            "received_at": now,
-            "url": result.url,
-            "labels": dict(result.labels),
-            "policy_metric": decision.metric,
-            "level": decision.level,
-            "near_miss": decision.near_miss,
-        }
 
     def _attach(self, session: Session, key: str, group: _Group, policy: Policy, now: datetime) -> str:
         decision = group.decision
@@ -240,6 +218,29 @@ class IngestService:
             triage_channel=self._triage_channel,
         )
         return incident.ref
+
+
+def result_row(result: Result, decision: Decision | None, now: datetime) -> dict[str, object]:
+    """The eval_result row for a result, with what the policy decided (None: not triaged)."""
+    return {
+        "source": result.source,
+        "run_id": result.run_id,
+        "task": result.task,
+        "scorer": result.scorer or "",
+        "metric": result.metric,
+        "model": result.model,
+        "model_family": model_family(result.model),
+        "checkpoint": result.checkpoint or "",
+        "value": result.value,
+        "stderr": result.stderr,
+        "observed_at": result.observed_at,
+        "received_at": now,
+        "url": result.url,
+        "labels": dict(result.labels),
+        "policy_metric": decision.metric if decision else None,
+        "level": decision.level if decision else None,
+        "near_miss": decision.near_miss if decision else None,
+    }
 
 
 def _identity(row: dict[str, object]) -> tuple[str, ...]:

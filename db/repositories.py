@@ -220,11 +220,6 @@ def claim_due_timer(*, session: Session, now: datetime) -> Timer | None:
     return session.exec(statement).first()
 
 
-def list_timers(*, session: Session, incident_id: int) -> Sequence[Timer]:
-    """An incident's timers in due order (for tests and `show`)."""
-    statement = select(Timer).where(Timer.incident_id == incident_id).order_by(col(Timer.due_at), col(Timer.id))
-    return session.exec(statement).all()
-
 
 def get_policy_version(*, session: Session, content_hash: str) -> PolicyVersion | None:
     """A stored policy version by content hash."""
@@ -329,10 +324,6 @@ def has_pending_timer(*, session: Session, incident_id: int, kind: str) -> bool:
     return session.exec(statement.limit(1)).first() is not None
 
 
-def count_eval_results(*, session: Session) -> int:
-    """How many results are stored."""
-    return session.exec(select(func.count()).select_from(EvalResult)).one()
-
 
 def iter_eval_results(*, session: Session, since: datetime | None, batch: int = 5000) -> Iterator[EvalResult]:
     """Stored results in arrival order, streamed in batches (for backtests)."""
@@ -435,10 +426,6 @@ def last_digest(*, session: Session, kind: str) -> Digest | None:
     """The newest digest of a kind."""
     return session.exec(select(Digest).where(Digest.kind == kind).order_by(col(Digest.period_end).desc())).first()
 
-
-def count_digests(*, session: Session, kind: str) -> int:
-    """How many digests of a kind exist."""
-    return session.exec(select(func.count()).select_from(Digest).where(Digest.kind == kind)).one()
 
 
 def list_charts(*, session: Session, digest_id: int) -> Sequence[DigestChart]:

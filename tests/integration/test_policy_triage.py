@@ -71,6 +71,9 @@ def test_threshold_report_routes_to_oncall_with_deadlines(slack: LocalSlack, bot
     assert "Capability decision" in shown and "External report (SB 53)" in shown and "in 15d" in shown
     assert "Pause external deployment" in shown and "threshold · cyber" in shown
     assert slack.messages(TRIAGE_CHANNEL) == []
+    slack.slash_command(TRIAGER, "show INC-1", channel_id=ONCALL)
+    detail = last_ephemeral(slack, TRIAGER)
+    assert "*Deadline clocks*" in detail and "Capability decision: running" in detail
 
 
 def test_escalation_pages_next_step_when_not_acknowledged(slack: LocalSlack, bot: Tripwire, clock: ManualClock) -> None:

@@ -220,7 +220,6 @@ def claim_due_timer(*, session: Session, now: datetime) -> Timer | None:
     return session.exec(statement).first()
 
 
-
 def get_policy_version(*, session: Session, content_hash: str) -> PolicyVersion | None:
     """A stored policy version by content hash."""
     return session.exec(select(PolicyVersion).where(PolicyVersion.content_hash == content_hash)).first()
@@ -324,7 +323,6 @@ def has_pending_timer(*, session: Session, incident_id: int, kind: str) -> bool:
     return session.exec(statement.limit(1)).first() is not None
 
 
-
 def iter_eval_results(*, session: Session, since: datetime | None, batch: int = 5000) -> Iterator[EvalResult]:
     """Stored results in arrival order, streamed in batches (for backtests)."""
     last_id = 0
@@ -425,7 +423,6 @@ def get_digest(*, session: Session, digest_id: int, for_update: bool = False) ->
 def last_digest(*, session: Session, kind: str) -> Digest | None:
     """The newest digest of a kind."""
     return session.exec(select(Digest).where(Digest.kind == kind).order_by(col(Digest.period_end).desc())).first()
-
 
 
 def list_charts(*, session: Session, digest_id: int) -> Sequence[DigestChart]:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.core import build_core
-from bot.ingest import result_row
-from bot.triage import Result
+from bot.app.config import Settings
+from bot.app.wiring import build_core
+from bot.common.clock import ManualClock
+from bot.ingest.service import result_row
+from bot.policy.triage import Result
 from db.engine import normalise_url
 from db.repositories import insert_eval_results
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.core import build_core
+from bot.app.config import Settings
+from bot.app.wiring import build_core
+from bot.common.clock import ManualClock
 from db.models import EvalResult, Incident
 
 POLICY = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "policy.yaml"

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse, Respond
 from slack_sdk import WebClient
 
-from bot.errors import TripwireError
+from bot.common.errors import TripwireError
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from localslack.state import (
     Channel,
     Delivery,
     Ephemeral,
-    ManualClock,
     Message,
     SlackError,
     User,
     View,
     Workspace,
+    WorkspaceClock,
 )
 
 __all__ = [
@@ -27,12 +27,12 @@ __all__ = [
     "Delivery",
     "Ephemeral",
     "LocalSlack",
-    "ManualClock",
     "Message",
     "SlackError",
     "User",
     "View",
     "Workspace",
+    "WorkspaceClock",
     "build_state_values",
     "sign_request",
     "validate_blocks",

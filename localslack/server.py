@@ -266,7 +266,7 @@ class LocalSlack:
 
     @clock.setter
     def clock(self, clock: Clock) -> None:
-        """Swap the workspace clock (e.g. for a ManualClock)."""
+        """Swap the workspace clock (e.g. for a WorkspaceClock)."""
         with self.workspace.lock:
             self.workspace.clock = clock
 

@@ -66,7 +66,7 @@ class SlackError(Exception):
         return out
 
 
-class ManualClock:
+class WorkspaceClock:
     """A clock that only moves when told to; pass it as ``LocalSlack(clock=...)``."""
 
     def __init__(self, start: float = 1763942400.0) -> None:

@@ -14,9 +14,9 @@ from slack_sdk import WebClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bot.app import Tripwire, create_app
-from bot.clock import Clock, ManualClock, system_clock
-from bot.config import Settings
+from bot.app.asgi import Tripwire, create_app
+from bot.app.config import Settings
+from bot.common.clock import Clock, ManualClock, system_clock
 from db.engine import normalise_url
 from localslack import BackgroundServer, LocalSlack
 from tests.support.environment import missing

@@ -7,10 +7,10 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.blocks import snooze_modal
-from bot.incidents import IncidentService
-from bot.policy import format_duration
-from bot.slack_ids import ActionId
+from bot.incidents.service import IncidentService
+from bot.policy.values import format_duration
+from bot.slack.ids import ActionId
+from bot.slack.modals import snooze_modal
 
 
 def handle_card_button(ack: Ack, action: dict[str, Any], body: dict[str, Any], incidents: IncidentService) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import slash
-from bot.blocks import category_choices, new_incident_modal
-from bot.incidents import IncidentService
+from bot.incidents import commands as slash
+from bot.incidents.service import IncidentService
+from bot.slack.modals import category_choices, new_incident_modal
 
 
 def handle_incident_command(

@@ -8,10 +8,10 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.blocks import digest_edit_modal
-from bot.digest_service import DigestService
-from bot.errors import InvalidInput
-from bot.slack_ids import ActionId, BlockId, CallbackId
+from bot.common.errors import InvalidInput
+from bot.digest.service import DigestService
+from bot.slack.ids import ActionId, BlockId, CallbackId
+from bot.slack.modals import digest_edit_modal
 from handlers.views import form_values
 
 

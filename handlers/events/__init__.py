@@ -7,10 +7,10 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.blocks import home_view
-from bot.incidents import IncidentService
-from bot.oncall import roster
-from bot.render import render
+from bot.incidents.service import IncidentService
+from bot.policy.oncall import roster
+from bot.slack.modals import home_view
+from bot.slack.text import render
 
 
 def handle_app_home_opened(event: dict[str, Any], client: WebClient, incidents: IncidentService) -> None:

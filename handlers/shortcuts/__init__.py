@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.blocks import category_choices, new_incident_modal
-from bot.incidents import IncidentService
-from bot.slack_ids import CallbackId
+from bot.incidents.service import IncidentService
+from bot.slack.ids import CallbackId
+from bot.slack.modals import category_choices, new_incident_modal
 
 
 def handle_report_shortcut(ack: Ack, shortcut: dict[str, Any], client: WebClient, incidents: IncidentService) -> None:

@@ -7,14 +7,14 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.blocks import filed_modal
-from bot.config import Settings
-from bot.errors import InvalidInput
-from bot.incidents import IncidentService
-from bot.lifecycle import validate_draft
-from bot.policy import parse_duration
-from bot.render import render
-from bot.slack_ids import BlockId, CallbackId
+from bot.app.config import Settings
+from bot.common.errors import InvalidInput
+from bot.incidents.lifecycle import validate_draft
+from bot.incidents.service import IncidentService
+from bot.policy.values import parse_duration
+from bot.slack.ids import BlockId, CallbackId
+from bot.slack.modals import filed_modal
+from bot.slack.text import render
 
 
 def form_values(view: dict[str, Any]) -> dict[str, str]:

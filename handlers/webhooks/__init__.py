@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.config import Settings
-from bot.errors import InvalidInput
-from bot.ingest import IngestService
-from bot.signing import SignatureError, verify
-from bot.sources import parse_alertmanager, parse_eval_payload, read_inspect_log
-from bot.triage import Result
+from bot.app.config import Settings
+from bot.common.errors import InvalidInput
+from bot.ingest.alertmanager import parse_alertmanager
+from bot.ingest.generic import parse_eval_payload
+from bot.ingest.inspect_log import read_inspect_log
+from bot.ingest.service import IngestService
+from bot.ingest.signing import SignatureError, verify
+from bot.policy.triage import Result
 from handlers.http import BodyTooLarge, error, read_body
 
 Endpoint = Callable[[Request], Awaitable[Response]]

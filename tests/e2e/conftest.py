@@ -88,7 +88,7 @@ def start_dev(workdir: Path, *args: str) -> DevProcess:
     stderr_path = workdir / "dev.stderr.log"
     with stderr_path.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "dev", "--port", "0", *args],
+            [sys.executable, "-m", "bot.app.cli", "dev", "--port", "0", *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

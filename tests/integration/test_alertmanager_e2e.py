@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from bot.app import Tripwire
+from bot.app.asgi import Tripwire
 from db.models import Incident
 from localslack import LocalSlack
 from tests.support.environment import free_port, missing, wait_until

@@ -14,13 +14,13 @@ import matplotlib.image
 import pytest
 from sqlmodel import Session, select
 
-from bot.app import Tripwire
-from bot.cli import main
-from bot.clock import ManualClock
-from bot.leader import Leader
-from bot.lifecycle import validate_draft
-from bot.policy import RiskReportSchedule, WeeklyDigest
-from bot.schedule import cron_trigger, last_slot, next_slot, weekly_period
+from bot.app.asgi import Tripwire
+from bot.app.cli import main
+from bot.app.leader import Leader
+from bot.common.clock import ManualClock
+from bot.digest.schedule import cron_trigger, last_slot, next_slot, weekly_period
+from bot.incidents.lifecycle import validate_draft
+from bot.policy.schedules import RiskReportSchedule, WeeklyDigest
 from db.engine import make_engine
 from db.models import Digest, DigestChart, OutboxMessage
 from localslack import LocalSlack
@@ -108,7 +108,7 @@ def seed(bot: Tripwire, clock: ManualClock) -> None:
         assert draft is not None
         bot.incidents.report(draft=draft, reporter=REPORTER)
     bot.incidents.acknowledge(incident_id=2, actor=TRIAGER)
-    from bot.triage import Result
+    from bot.policy.triage import Result
 
     bot.ingest.ingest(
         [
@@ -228,9 +228,9 @@ def test_leader_lock_is_held_by_one_process(postgres_url: str) -> None:
 DRAFT_SCRIPT = """
 import sys
 from datetime import datetime
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.core import build_core
+from bot.common.clock import ManualClock
+from bot.app.config import Settings
+from bot.app.wiring import build_core
 core = build_core(Settings(DATABASE_URL=sys.argv[1], TRIPWIRE_POLICY=sys.argv[2]),
                   clock=ManualClock(datetime.fromisoformat(sys.argv[3])))
 print(len(core.digests.draft_due()))

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from bot.app import Tripwire
+from bot.app.asgi import Tripwire
 from db.migrate import head_revision
 from db.models import Incident
 from localslack import LocalSlack, sign_request

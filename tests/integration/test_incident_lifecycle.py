@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
-from bot.app import Tripwire
+from bot.app.asgi import Tripwire
 from db.models import Incident, OutboxMessage, TimelineEntry
 from localslack import LocalSlack
 from tests.conftest import LEAD, REPORTER, TRIAGE_CHANNEL, TRIAGER

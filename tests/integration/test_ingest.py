@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlmodel import Session, func, select
 
-from bot.app import Tripwire
-from bot.cli import main
-from bot.clock import ManualClock
-from bot.signing import sign
+from bot.app.asgi import Tripwire
+from bot.app.cli import main
+from bot.common.clock import ManualClock
+from bot.ingest.signing import sign
 from db.models import EvalResult, Incident
 from localslack import LocalSlack
 from tests.conftest import TRIAGE_CHANNEL

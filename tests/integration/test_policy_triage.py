@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from bot.app import Tripwire
-from bot.clock import ManualClock
+from bot.app.asgi import Tripwire
+from bot.common.clock import ManualClock
 from db.models import Incident, IncidentDeadline, TimelineEntry, Timer
 from localslack import LocalSlack
 from tests.conftest import (
@@ -265,7 +265,7 @@ def test_incident_keeps_the_policy_version_it_was_opened_under(
 ) -> None:
     path = policy_copy(tmp_path)
     with open_bot(database_url, slack_url=slack.api_url, clock=clock, TRIPWIRE_POLICY=str(path)) as tripwire:
-        from bot.lifecycle import validate_draft
+        from bot.incidents.lifecycle import validate_draft
 
         draft, _ = validate_draft(title="first", category="cyber", severity="sev3")
         assert draft is not None

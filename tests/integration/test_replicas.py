@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from bot.app import Tripwire
-from bot.lifecycle import validate_draft
+from bot.app.asgi import Tripwire
+from bot.incidents.lifecycle import validate_draft
 from db.models import Timer
 from localslack import LocalSlack
 from tests.conftest import BOT_TOKEN, REPORTER, SIGNING_SECRET, TEST_POLICY, TRIAGER, open_bot
@@ -50,7 +50,7 @@ def replicas(slack: LocalSlack, postgres_url: str, tmp_path: Path) -> Iterator[l
     processes, logs = [], []
     for index, port in enumerate(ports):
         logs.append((tmp_path / f"replica{index}.log").open("w"))
-        command = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command = [sys.executable, "-m", "bot.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
         processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
     try:
         yield ports

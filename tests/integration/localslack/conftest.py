@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from localslack import BackgroundServer, LocalSlack, ManualClock
+from localslack import BackgroundServer, LocalSlack, WorkspaceClock
 
 SECRET = "s3cret"
 TOKEN = "xoxb-local"
@@ -91,13 +91,13 @@ class Receiver:
 
 
 @pytest.fixture
-def fake_clock() -> ManualClock:
+def fake_clock() -> WorkspaceClock:
     """The workspace clock, moved by hand."""
-    return ManualClock(START)
+    return WorkspaceClock(START)
 
 
 @pytest.fixture
-def ls(fake_clock: ManualClock) -> Iterator[LocalSlack]:
+def ls(fake_clock: WorkspaceClock) -> Iterator[LocalSlack]:
     """A started fake Slack with three users, a public channel and two private ones."""
     slack = LocalSlack(signing_secret=SECRET, bot_token=TOKEN, clock=fake_clock)
     slack.add_user(REPORTER, name="rita", real_name="Rita Reporter", tz="Europe/London")

@@ -11,7 +11,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from localslack import LocalSlack, ManualClock
+from localslack import LocalSlack, WorkspaceClock
 
 from .conftest import PRIVATE, REPORTER, SECRET_ROOM, TOKEN, TRIAGE, TRIAGER, Receiver, button, modal, section
 
@@ -141,7 +141,7 @@ def test_threads_count_replies_and_keep_them_out_of_the_channel(ls: LocalSlack, 
 
 
 def test_timestamps_strictly_increase_even_when_the_clock_stands_still(
-    ls: LocalSlack, web: WebClient, fake_clock: ManualClock
+    ls: LocalSlack, web: WebClient, fake_clock: WorkspaceClock
 ) -> None:
     stamps = [web.chat_postMessage(channel=TRIAGE, text=str(i))["ts"] for i in range(3)]
     fake_clock.advance(60)
@@ -313,7 +313,7 @@ def test_users_info_carries_time_zone_details(web: WebClient, user: str, tz: str
     assert info["profile"]["real_name"] == info["real_name"]
 
 
-def test_time_zone_offset_follows_the_clock(ls: LocalSlack, web: WebClient, fake_clock: ManualClock) -> None:
+def test_time_zone_offset_follows_the_clock(ls: LocalSlack, web: WebClient, fake_clock: WorkspaceClock) -> None:
     fake_clock.set(1783000000.0)  # early July 2026
     info = web.users_info(user=REPORTER)["user"]
     assert (info["tz_offset"], info["tz_label"]) == (3600, "British Summer Time")
@@ -348,7 +348,7 @@ def test_trigger_ids_expire_and_work_once(
     ls: LocalSlack,
     web: WebClient,
     receiver: Receiver,
-    fake_clock: ManualClock,
+    fake_clock: WorkspaceClock,
     seconds_later: float,
     use_twice: bool,
     error: str | None,
@@ -539,7 +539,7 @@ def test_response_url_posts(
 
 
 def test_response_url_refuses_bad_blocks_and_wears_out(
-    ls: LocalSlack, web: WebClient, receiver: Receiver, fake_clock: ManualClock
+    ls: LocalSlack, web: WebClient, receiver: Receiver, fake_clock: WorkspaceClock
 ) -> None:
     _, url = response_url_from_click(ls, web, receiver)
     bad = httpx.post(url, json={"text": "x", "blocks": [{"type": "nope"}]})

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bot.cli import main
-from bot.config import ConfigError, Settings
-from bot.manifest import build_manifest
+from bot.app.cli import main
+from bot.app.config import ConfigError, Settings
+from bot.slack.manifest import build_manifest
 from db.migrate import head_revision
 
 

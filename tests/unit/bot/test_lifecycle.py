@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import InvalidInput, InvalidTransition
-from bot.lifecycle import Action, Severity, Status, next_status, parse_ref, parse_severity, validate_draft
+from bot.common.errors import InvalidInput, InvalidTransition
+from bot.common.vocabulary import Action, Severity, Status
+from bot.incidents.lifecycle import next_status, parse_ref, parse_severity, validate_draft
 
 
 @pytest.mark.parametrize(

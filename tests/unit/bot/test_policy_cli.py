@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.policy_store import BUNDLED_POLICY
+from bot.app.cli import main
+from bot.policy.store import BUNDLED_POLICY
 
 BROKEN = Path(__file__).parents[1] / "policy" / "broken"
 

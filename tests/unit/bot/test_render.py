@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.blocks import BlockLimitError, as_dicts, incident_card, text_blocks
-from bot.render import mention, slack_date, slack_escape, truncate
+from bot.slack.blocks import BlockLimitError, as_dicts, incident_card, text_blocks
+from bot.slack.text import mention, slack_date, slack_escape, truncate
 from db.models import Incident
 
 

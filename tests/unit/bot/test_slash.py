@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import InvalidInput
-from bot.slash import parse
+from bot.common.errors import InvalidInput
+from bot.incidents.commands import parse
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.digest_model import (
+from bot.digest.inputs import (
     CategoryInfo,
     DeadlineRow,
     DigestInput,

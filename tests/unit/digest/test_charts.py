@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from bot.charts import HEIGHT_PX, LINE_COLOURS, WIDTH_PX, Chart, render_chart
-from bot.digest_model import MetricSeries
+from bot.digest.charts import HEIGHT_PX, LINE_COLOURS, WIDTH_PX, Chart, render_chart
+from bot.digest.inputs import MetricSeries
 from tests.unit.digest.fixture import SERIES, WEEK, local, point
 
 CTF = SERIES[0]

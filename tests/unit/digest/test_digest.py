@@ -16,19 +16,12 @@ from typing import Any
 
 import pytest
 
-from bot.digest import (
-    Digest,
-    build_risk_report,
-    build_weekly,
-    content_hash,
-    digest_blocks,
-    format_duration,
-    median_change,
-    period_label,
-    period_span,
-    render_digest,
-)
-from bot.digest_model import DeadlineRow, Period
+from bot.digest.compose import build_risk_report, build_weekly
+from bot.digest.inputs import DeadlineRow, Period
+from bot.digest.measures import format_seconds, median_change, period_label, period_span
+from bot.digest.render import content_hash, render_digest
+from bot.digest.views import DigestContent
+from bot.slack.digest_blocks import digest_blocks
 from tests.unit.digest.fixture import (
     BIO,
     GENERATED,
@@ -50,16 +43,16 @@ SECRETS = (SECRET_TITLE, SECRET_MODEL, SECRET_EXPLANATION, SECRET_SNOOZE, "SECRE
 
 
 @cache
-def weekly() -> Digest:
+def weekly() -> DigestContent:
     return build_weekly(weekly_input())
 
 
 @cache
-def risk_report() -> Digest:
+def risk_report() -> DigestContent:
     return build_risk_report(risk_input())
 
 
-def every_output(digest: Digest) -> dict[str, str]:
+def every_output(digest: DigestContent) -> dict[str, str]:
     """Every text a digest can leave the process as: the three renders, the review blocks and the snapshot."""
     outputs = {fmt: render_digest(digest, fmt=fmt) for fmt in ("slack", "md", "html")}
     outputs["blocks"] = json.dumps(digest_blocks(digest, summary_override=None, digest_id=1, state="draft"))
@@ -147,7 +140,7 @@ def test_median_change(current: list[float], previous: list[float], text: str) -
     ],
 )
 def test_format_duration(seconds: float, text: str) -> None:
-    assert format_duration(seconds) == text
+    assert format_seconds(seconds) == text
 
 
 def test_fixture_medians_and_deltas() -> None:
@@ -456,14 +449,24 @@ def test_markdown_links_charts_by_metric_or_url() -> None:
 def test_digest_modules_pull_in_no_database_or_bolt() -> None:
     forbidden = ("slack_bolt", "sqlmodel", "sqlalchemy", "db")
     script = (
-        "import sys\nimport bot.digest, bot.charts\n"
+        "import sys\nimport bot.digest.compose, bot.digest.render, bot.digest.charts\n"
         f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r})))\n"
     )
     run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     assert run.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("module", ["bot/digest.py", "bot/charts.py"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "bot/digest/compose.py",
+        "bot/digest/measures.py",
+        "bot/digest/summary.py",
+        "bot/digest/views.py",
+        "bot/digest/render.py",
+        "bot/digest/charts.py",
+    ],
+)
 def test_no_clock_reads(module: str) -> None:
     source = (REPO / module).read_text()
     assert not re.search(r"\.now\(|utcnow\(|\btime\.time\(|\bdate\.today\(", source)

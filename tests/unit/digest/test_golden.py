@@ -6,7 +6,9 @@ from functools import cache
 
 import pytest
 
-from bot.digest import Digest, build_risk_report, build_weekly, render_digest
+from bot.digest.compose import build_risk_report, build_weekly
+from bot.digest.render import render_digest
+from bot.digest.views import DigestContent
 from tests.unit.digest.fixture import risk_input, weekly_input
 from tests.unit.digest.golden import check_golden
 
@@ -19,12 +21,12 @@ CHART_URLS = {
 
 
 @cache
-def weekly() -> Digest:
+def weekly() -> DigestContent:
     return build_weekly(weekly_input())
 
 
 @cache
-def risk_report() -> Digest:
+def risk_report() -> DigestContent:
     return build_risk_report(risk_input())
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import yaml
 
-from bot.policy import Policy, load_policy, parse_policy
-from bot.triage import Result
+from bot.policy.document import Policy
+from bot.policy.loader import load_policy, parse_policy
+from bot.policy.triage import Result
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]

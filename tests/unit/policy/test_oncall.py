@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.oncall import OnCall, Page, escalation_pages, next_on_call, resolve_targets, who_is_on_call
-from bot.policy import EscalationStep, Rotation
+from bot.policy.model import EscalationStep
+from bot.policy.oncall import OnCall, Page, escalation_pages, next_on_call, resolve_targets, who_is_on_call
+from bot.policy.schedules import Rotation
 from tests.unit.policy.helpers import default_policy
 
 LA = ZoneInfo("America/Los_Angeles")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.policy import PolicyError, load_policy, parse_policy
-from bot.policy_check import check_policy, main_check
+from bot.policy.check import check_policy, main_check
+from bot.policy.loader import load_policy, parse_policy
+from bot.policy.values import PolicyError
 from tests.unit.policy.helpers import BROKEN, DEFAULT_POLICY, MINIMAL_POLICY
 
 # (file, line, phrase): the phrase must appear in a problem reported at exactly that line.

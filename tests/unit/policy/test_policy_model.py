@@ -12,18 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.lifecycle import Severity
-from bot.policy import (
-    Comparison,
-    LevelName,
-    PermissionAction,
-    PolicyError,
-    format_duration,
-    parse_comparison,
-    parse_duration,
-    parse_policy,
-    zone,
-)
+from bot.common.vocabulary import Action, LevelName, Severity
+from bot.policy.loader import parse_policy
+from bot.policy.values import Comparison, PolicyError, format_duration, parse_comparison, parse_duration, zone
 from tests.unit.policy.helpers import DEFAULT_POLICY, build, default_policy, minimal_data
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -440,23 +431,23 @@ def test_deadline_rejects_naive_start() -> None:
 @pytest.mark.parametrize(
     ("user", "action", "allowed"),
     [
-        pytest.param("U0TRIAGE1", PermissionAction.ACKNOWLEDGE, True, id="triager-in-rotation-off-shift-may-ack"),
-        pytest.param("U0TRIAGE1", PermissionAction.DISMISS, False, id="triager-may-not-dismiss"),
-        pytest.param("U0SAFETY2", PermissionAction.DISMISS, True, id="safety-lead-rotation-may-dismiss"),
-        pytest.param("U0RSO0001", PermissionAction.SNOOZE, True, id="named-safety-lead-may-snooze"),
-        pytest.param("U0RANDOM1", PermissionAction.NOTE, True, id="everyone-may-note"),
-        pytest.param("U0RANDOM1", PermissionAction.ACKNOWLEDGE, False, id="stranger-may-not-ack"),
-        pytest.param("U0CEO0001", PermissionAction.PUBLISH_DIGEST, True, id="leadership-may-publish"),
+        pytest.param("U0TRIAGE1", Action.ACKNOWLEDGE, True, id="triager-in-rotation-off-shift-may-ack"),
+        pytest.param("U0TRIAGE1", Action.DISMISS, False, id="triager-may-not-dismiss"),
+        pytest.param("U0SAFETY2", Action.DISMISS, True, id="safety-lead-rotation-may-dismiss"),
+        pytest.param("U0RSO0001", Action.SNOOZE, True, id="named-safety-lead-may-snooze"),
+        pytest.param("U0RANDOM1", Action.NOTE, True, id="everyone-may-note"),
+        pytest.param("U0RANDOM1", Action.ACKNOWLEDGE, False, id="stranger-may-not-ack"),
+        pytest.param("U0CEO0001", Action.PUBLISH_DIGEST, True, id="leadership-may-publish"),
     ],
 )
-def test_permissions(user: str, action: PermissionAction, allowed: bool) -> None:
+def test_permissions(user: str, action: Action, allowed: bool) -> None:
     assert default_policy().permits(action=action, user=user) is allowed
 
 
 def test_unlisted_action_is_open_to_everyone() -> None:
     policy = build(minimal_data())
-    assert policy.permits(action=PermissionAction.RESOLVE, user="U0ANYONE1")
-    assert not policy.permits(action=PermissionAction.DISMISS, user="U0ANYONE1")
+    assert policy.permits(action=Action.RESOLVE, user="U0ANYONE1")
+    assert not policy.permits(action=Action.DISMISS, user="U0ANYONE1")
 
 
 def test_roles_of_combines_members_and_rotations() -> None:

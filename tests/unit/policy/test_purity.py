@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.policy.helpers import REPO
 
-MODULES = ("bot.policy", "bot.policy_check", "bot.triage", "bot.oncall")
+MODULES = ("bot.policy.loader", "bot.policy.check", "bot.policy.triage", "bot.policy.oncall")
 FORBIDDEN = ("slack_bolt", "slack_sdk", "sqlmodel", "sqlalchemy", "jinja2")
 
 

@@ -11,21 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import InvalidInput
-from bot.lifecycle import Severity
-from bot.policy import LevelName, Policy
-from bot.triage import (
-    DedupKey,
-    Report,
-    Result,
-    StartedDeadline,
-    TrendPoint,
-    decide_trend,
-    evaluate_report,
-    evaluate_result,
-    evaluate_trend,
-    model_family,
-)
+from bot.common.errors import InvalidInput
+from bot.common.vocabulary import LevelName, Severity
+from bot.policy.document import Policy
+from bot.policy.trend import TrendPoint, decide_trend, evaluate_trend
+from bot.policy.triage import DedupKey, Report, Result, StartedDeadline, evaluate_report, evaluate_result, model_family
 from tests.unit.policy.helpers import NOW, build, default_policy, minimal_data, result
 
 W, A, T = LevelName.WATCH, LevelName.ALERT, LevelName.THRESHOLD

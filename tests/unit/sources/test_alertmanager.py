@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.errors import InvalidInput
-from bot.sources import AlertKey, parse_alertmanager
+from bot.common.errors import InvalidInput
+from bot.ingest.alertmanager import AlertKey, parse_alertmanager
 from tests.support.payloads import alert, alertmanager_webhook, encode
 
 RECEIVED = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)

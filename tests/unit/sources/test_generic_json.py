@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.errors import InvalidInput
-from bot.sources import MAX_RESULTS_PER_REQUEST, SOURCES, parse_eval_payload
-from bot.triage import Result
+from bot.common.errors import InvalidInput
+from bot.ingest.fields import MAX_RESULTS_PER_REQUEST, SOURCES
+from bot.ingest.generic import parse_eval_payload
+from bot.policy.triage import Result
 from tests.support.payloads import encode
 
 RECEIVED = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log, write_eval_log
 
-from bot.errors import InvalidInput
-from bot.sources import read_inspect_log
+from bot.common.errors import InvalidInput
+from bot.ingest.inspect_log import read_inspect_log
 from tests.support.inspect_logs import (
     LogFormat,
     write_corrupt_inspect_log,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.errors import InvalidInput
-from bot.sources import parse_lm_eval
+from bot.common.errors import InvalidInput
+from bot.ingest.lm_eval import parse_lm_eval
 from tests.support.payloads import DEFAULT_DATE, encode, lm_eval_results
 
 RECEIVED = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)

@@ -1,0 +1,250 @@
+"""The `tripwire` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.app.config import ConfigError, Settings
+from bot.common.errors import TripwireError
+
+if TYPE_CHECKING:
+    from bot.app.wiring import Core
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app.asgi import create_app
+
+    if args.socket_mode:
+        settings.require_socket_mode()
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        tripwire = create_app(settings)
+        tripwire.outbox.start()
+        try:
+            SocketModeHandler(tripwire.bolt, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+        finally:
+            tripwire.outbox.stop()
+        return 0
+    settings.require_http()
+    import uvicorn
+
+    tripwire = create_app(settings)
+    uvicorn.run(tripwire.asgi, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _db_upgrade(settings: Settings, _: argparse.Namespace) -> int:
+    from db.engine import make_engine
+    from db.migrate import current_revision, upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        print(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _manifest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.slack.manifest import build_manifest
+
+    print(json.dumps(build_manifest(settings, socket_mode=args.socket_mode), indent=2))
+    return 0
+
+
+def _dev(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app.dev import run_dev
+
+    return run_dev(settings, host=args.host, port=args.port, demo=args.demo)
+
+
+def _policy_check(_: Settings, args: argparse.Namespace) -> int:
+    from bot.policy.check import main_check
+
+    return main_check(args.path, out=sys.stdout)
+
+
+def _policy_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app.wiring import build_core
+    from bot.ingest.service import stored_result
+    from bot.policy.backtest import backtest
+    from bot.policy.loader import validate_policy_file
+    from bot.slack.text import render
+    from db.repositories import iter_eval_results
+
+    candidate, problems = validate_policy_file(args.path)
+    if candidate is None:
+        for problem in problems:
+            print(problem)
+        return 1
+    core = build_core(settings)
+    since = _parse_since(args.since)
+    try:
+        with core.uow() as session:
+            results = [stored_result(row) for row in iter_eval_results(session=session, since=since)]
+    finally:
+        core.engine.dispose()
+    report = backtest(results, active=core.policies.current, candidate=candidate)
+    rows = sorted(set(report.active.by_level) | set(report.candidate.by_level))
+    print(render("backtest.txt.j2", report=report, rows=rows, path=args.path, since=args.since, limit=args.limit))
+    return 0
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app.wiring import build_core
+
+    files = list(_find_files(args.paths, kind=args.kind))
+    if not files:
+        print(f"tripwire: no {args.kind} files under {', '.join(args.paths)}", file=sys.stderr)
+        return 1
+    core = build_core(settings)
+    try:
+        return _ingest_files(core, files, kind=args.kind)
+    finally:
+        core.engine.dispose()
+
+
+def _ingest_files(core: Core, files: list[Path], *, kind: str) -> int:
+    from bot.common.errors import InvalidInput
+    from bot.ingest.inspect_log import read_inspect_log
+    from bot.ingest.lm_eval import parse_lm_eval
+
+    accepted = duplicates = failed = 0
+    incidents: set[str] = set()
+    for index, path in enumerate(files, 1):
+        try:
+            if kind == "inspect":
+                results = read_inspect_log(path, received_at=core.ingest.now())
+            else:
+                results = parse_lm_eval(path.read_bytes(), filename=path.name, received_at=core.ingest.now())
+            outcome = core.ingest.ingest(results)
+        except InvalidInput as exc:
+            failed += 1
+            print(f"[{index}/{len(files)}] {path}: refused ({exc.field}): {exc}", file=sys.stderr)
+            continue
+        accepted, duplicates = accepted + outcome.accepted, duplicates + outcome.duplicates
+        incidents.update(outcome.incidents)
+        bar = "#" * (20 * index // len(files))
+        print(
+            f"[{bar:<20}] {index}/{len(files)} {path.name}: {outcome.accepted} new, {outcome.duplicates} duplicate",
+            file=sys.stderr,
+        )
+    opened = ", ".join(sorted(incidents, key=lambda ref: int(ref.split("-")[1]))) or "none"
+    print(
+        f"{len(files)} files: {accepted} results stored, {duplicates} duplicates, {failed} refused; incidents: {opened}"
+    )
+    return 1 if failed else 0
+
+
+def _find_files(paths: Sequence[str], *, kind: str) -> Iterator[Path]:
+    """Files given, and the logs inside folders given (Inspect: *.eval, *.json but its logs.json index; lm-eval:
+    results_*.json)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            yield path
+            continue
+        patterns = ("*.eval", "*.json") if kind == "inspect" else ("results_*.json",)
+        found = {p for pattern in patterns for p in path.rglob(pattern) if p.name != "logs.json"}
+        yield from sorted(found)
+
+
+def _digest_preview(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app.wiring import build_core
+
+    core = build_core(settings)
+    try:
+        print(core.digests.preview(args.kind, containing=_parse_since(args.period), fmt=args.format))
+    finally:
+        core.engine.dispose()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and their options."""
+    parser = argparse.ArgumentParser(prog="tripwire", description="AI-safety incidents in Slack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the bot (HTTP, or Socket Mode with --socket-mode)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--socket-mode", action="store_true", help="connect out to Slack (needs SLACK_APP_TOKEN)")
+    serve.set_defaults(run=_serve)
+
+    dev = sub.add_parser("dev", help="the bot plus a local Slack-compatible workspace in the browser")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8700)
+    dev.add_argument("--demo", action="store_true", help="replay a short scenario so there is something to see")
+    dev.set_defaults(run=_dev)
+
+    database = sub.add_parser("db", help="database maintenance")
+    database_sub = database.add_subparsers(dest="db_command", required=True)
+    database_sub.add_parser("upgrade", help="apply migrations").set_defaults(run=_db_upgrade)
+
+    policy = sub.add_parser("policy", help="check a safety policy file")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_sub.add_parser("check", help="validate PATH: exit 0, or 1 with file:line problems")
+    check.add_argument("path")
+    check.set_defaults(run=_policy_check)
+
+    backtest = policy_sub.add_parser("backtest", help="replay stored eval history under PATH and the active policy")
+    backtest.add_argument("path")
+    backtest.add_argument("--since", help="only results observed on or after this ISO date")
+    backtest.add_argument("--limit", type=int, default=20, help="how many differing results to list")
+    backtest.set_defaults(run=_policy_backtest)
+
+    ingest = sub.add_parser("ingest", help="ingest eval logs from files or folders (idempotent)")
+    ingest_sub = ingest.add_subparsers(dest="kind", required=True)
+    for kind, text in (
+        ("inspect", "Inspect AI logs (.eval, .json)"),
+        ("lm-eval", "lm-evaluation-harness results_*.json"),
+    ):
+        parser_ = ingest_sub.add_parser(kind, help=text)
+        parser_.add_argument("paths", nargs="+")
+        parser_.set_defaults(run=_ingest)
+
+    digest = sub.add_parser("digest", help="leadership digests")
+    digest_sub = digest.add_subparsers(dest="digest_command", required=True)
+    preview = digest_sub.add_parser("preview", help="render a digest from the database without posting it")
+    preview.add_argument("--kind", choices=["weekly", "risk-report"], default="weekly")
+    preview.add_argument("--period", help="a date inside the period (default: the last complete one)")
+    preview.add_argument("--format", choices=["slack", "md", "html"], default="md")
+    preview.set_defaults(run=_digest_preview)
+
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest for this configuration")
+    manifest.add_argument("--socket-mode", action="store_true")
+    manifest.set_defaults(run=_manifest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tripwire` script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Migrations and job registration narrate every step at INFO; their warnings still show.
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        return int(args.run(Settings(), args))
+    except (ConfigError, TripwireError) as exc:
+        print(f"tripwire: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""`tripwire dev`: the bot and a local Slack-compatible workspace on this machine, no Slack account needed."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+from slack_sdk import WebClient
+
+from bot.app.asgi import Tripwire, create_app
+from bot.app.config import Settings
+from bot.policy.document import Policy
+from bot.policy.store import BUNDLED_POLICY
+from bot.slack.manifest import build_manifest
+from localslack import BackgroundServer, LocalSlack
+from localslack.ui import AppFeatures
+
+REPORTER, TRIAGER, LEAD = "U0REPORTER", "U0TRIAGER", "U0LEAD"
+DEV_USERS = (
+    (REPORTER, "rita", "Rita Reporter (engineer)", "Europe/London"),
+    (TRIAGER, "tom", "Tom Triager (on call)", "America/Los_Angeles"),
+    (LEAD, "lee", "Lee Lead (safety lead)", "America/New_York"),
+)
+DEV_CHANNELS = (
+    ("C0TRIAGE", "safety-triage", False),
+    ("C0GENERAL", "general", False),
+    ("C0RESTRICTED", "safety-restricted", True),
+)
+DEMO_WAIT_SECONDS = 10.0
+_USER_ID = re.compile(r"^[UW][0-9A-Z]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CG][0-9A-Z]{2,}$")
+
+
+@dataclass
+class DevWorkspace:
+    """The running pieces of `tripwire dev`: the local Slack, the bot's HTTP server and the bot itself."""
+
+    slack: LocalSlack
+    bot_server: BackgroundServer
+    tripwire: Tripwire
+    scratch: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Stop the background work first (it calls the Web API), then both servers, then the database pool."""
+        self.tripwire.stop_background()
+        self.bot_server.stop()
+        self.slack.stop()
+        self.tripwire.engine.dispose()
+        if self.scratch is not None:
+            self.scratch.cleanup()
+
+
+def write_dev_policy(source: Path, target: Path) -> Path:
+    """Copy a policy with its people swapped for the dev users: tom takes the triage rotations, lee every other role."""
+    data: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
+    roles: dict[str, Any] = data.get("roles") or {}
+    triage_rotations = set((roles.get("triager") or {}).get("rotations") or [])
+    for name, rotation in (data.get("rotations") or {}).items():
+        rotation["members"] = [TRIAGER if name in triage_rotations else LEAD]
+        rotation.pop("shifts", None)
+    for name, role in roles.items():
+        if role.get("members"):
+            role["members"] = [TRIAGER if name == "triager" else LEAD]
+    target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def policy_places(policy: Policy) -> tuple[dict[str, bool], set[str]]:
+    """Return the channels a policy posts to (reference -> private) and the user ids it names."""
+    channels: dict[str, bool] = {}
+    for route in policy.routes.values():
+        channels[route.channel] = channels.get(route.channel, False) or route.private
+    for channel in (policy.digest.review_channel, policy.digest.publish_channel):
+        channels.setdefault(channel, False)
+    users = {user for role in policy.roles.values() for user in role.members}
+    for rotation in policy.rotations.values():
+        users.update(rotation.members)
+        users.update(shift.user for shift in rotation.shifts)
+    users.update(
+        target
+        for route in policy.routes.values()
+        for step in route.escalation
+        for target in step.notify
+        if _USER_ID.match(target)
+    )
+    return channels, users
+
+
+def seed_from_policy(slack: LocalSlack, policy: Policy) -> None:
+    """Add the channels and people the policy names, so the bot's posts and pages land somewhere visible."""
+    channels, users = policy_places(policy)
+    snapshot = slack.snapshot()
+    known_names = {c["name"] for c in snapshot["channels"]}
+    known_ids = {c["id"] for c in snapshot["channels"]}
+    for ref, private in sorted(channels.items()):
+        if ref.startswith("#"):
+            name = ref[1:]
+            channel_id = "C0" + re.sub(r"[^A-Z0-9]", "", name.upper())[:9]
+            if name in known_names or channel_id in known_ids:
+                continue
+        elif _CHANNEL_ID.match(ref):
+            channel_id, name = ref, ref.lower()
+            if channel_id in known_ids:
+                continue
+        else:
+            continue
+        slack.add_channel(channel_id, name=name, is_private=private)
+        known_names.add(name)
+        known_ids.add(channel_id)
+    known_users = {u["id"] for u in snapshot["users"]}
+    for user_id in sorted(users - known_users):
+        slack.add_user(user_id, name=user_id.lower(), real_name=f"{user_id} (named in the policy)")
+
+
+def build_dev(settings: Settings, *, host: str = "127.0.0.1", port: int = 0) -> DevWorkspace:
+    """Start the workspace and the bot wired to each other; return them running (port 0 picks a free port)."""
+    signing_secret = secrets.token_hex(16)
+    bot_token = "xoxb-dev-" + secrets.token_hex(8)
+    scratch: tempfile.TemporaryDirectory[str] | None = None
+    policy_path = settings.policy_path
+    if not policy_path:
+        # The bundled policy names placeholder people; the dev users take their roles so they may act.
+        scratch = tempfile.TemporaryDirectory(prefix="tripwire-dev-")
+        policy_path = str(write_dev_policy(BUNDLED_POLICY, Path(scratch.name) / "policy.yaml"))
+    slack = LocalSlack(signing_secret=signing_secret, bot_token=bot_token, host=host, port=port)
+    for user_id, name, real_name, tz in DEV_USERS:
+        slack.add_user(user_id, name=name, real_name=real_name, tz=tz)
+    for channel_id, name, private in DEV_CHANNELS:
+        slack.add_channel(channel_id, name=name, is_private=private)
+    # The page offers the same command and shortcut a real workspace would get from the manifest.
+    slack.app_features = AppFeatures.from_manifest(build_manifest(settings))
+    try:
+        slack.start()
+    except BaseException:
+        if scratch is not None:
+            scratch.cleanup()
+        raise
+    database_url = settings.database_url if "DATABASE_URL" in os.environ else "sqlite:///var/dev.db"
+    bot_settings = settings.model_copy(
+        update={
+            "slack_bot_token": bot_token,
+            "slack_signing_secret": signing_secret,
+            "slack_api_url": slack.api_url,
+            "database_url": database_url,
+            "triage_channel": "C0TRIAGE",
+            "policy_path": policy_path,
+        }
+    )
+    bot_server: BackgroundServer | None = None
+    tripwire: Tripwire | None = None
+    try:
+        tripwire = create_app(bot_settings, client=WebClient(token=bot_token, base_url=slack.api_url))
+        seed_from_policy(slack, tripwire.policies.current)
+        tripwire.start_background()
+        bot_server = BackgroundServer(tripwire.asgi, host="127.0.0.1", port=0)
+        bot_server.start()
+    except BaseException:
+        if tripwire is not None:
+            tripwire.stop_background()
+        slack.stop()
+        if scratch is not None:
+            scratch.cleanup()
+        raise
+    slack.request_url = bot_server.url + "/slack/events"
+    return DevWorkspace(slack=slack, bot_server=bot_server, tripwire=tripwire, scratch=scratch)
+
+
+def run_demo(slack: LocalSlack) -> None:
+    """Replay a short scenario through the workspace: a report is filed and taken by the triager."""
+    slack.slash_command(REPORTER, "new", channel_id="C0TRIAGE")
+    # Bolt acks before its listener opens the form, so the modal appears a moment after the command returns.
+    view = slack.wait_for(lambda: slack.open_views(REPORTER), timeout=DEMO_WAIT_SECONDS)[-1]
+    slack.submit_view(
+        REPORTER,
+        view.id,
+        {
+            "title": {"value": "Model solved CTF challenges it had not seen before"},
+            "description": {"value": "During red-teaming the model chained two bugs without being asked to."},
+            # A watch-level cyber signal: the policy routes it to #safety-triage, where the demo shows it.
+            "category": {"value": "cyber"},
+            "severity": {"value": "sev3"},
+            "model": {"value": "frontier-x"},
+            "checkpoint": {"value": "ckpt-0412"},
+        },
+    )
+    for confirmation in slack.open_views(REPORTER)[:1]:
+        slack.close_view(REPORTER, confirmation.id)
+    slack.slash_command(TRIAGER, "list", channel_id="C0TRIAGE")
+    slack.slash_command(TRIAGER, "ack INC-1", channel_id="C0TRIAGE")
+
+
+def run_dev(settings: Settings, *, host: str, port: int, demo: bool) -> int:
+    """Run until SIGINT or SIGTERM, printing the URL to open; `--port 0` prints the port actually chosen."""
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    # Installed before anything starts, so a signal during start-up still ends in a clean stop.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        dev = build_dev(settings, host=host, port=port)
+    except OSError as exc:
+        hint = " (is the port taken? --port 0 picks a free one)" if exc.errno == errno.EADDRINUSE else ""
+        print(f"tripwire dev: could not start on {host}:{port}: {exc}{hint}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        url = dev.slack.url
+        print(f"Tripwire dev workspace: {url}/", flush=True)
+        for user_id, name, real_name, _tz in DEV_USERS:
+            print(f"  as {name:<5} {real_name:<26} {url}/?as={user_id}", flush=True)
+        print(f"bot listening on {dev.bot_server.url}/slack/events", flush=True)
+        if demo and not stop.is_set():
+            run_demo(dev.slack)
+        stop.wait()
+    finally:
+        dev.stop()
+    print("tripwire dev: stopped", flush=True)
+    return 0

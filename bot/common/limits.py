@@ -1,0 +1,15 @@
+"""Slack's limits on what a message, a view or a text may hold, defined once (Block Kit reference)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+MESSAGE_BLOCKS_MAX: Final = 50
+VIEW_BLOCKS_MAX: Final = 100
+SECTION_TEXT_MAX: Final = 3000
+FIELD_TEXT_MAX: Final = 2000
+HEADER_TEXT_MAX: Final = 150
+INPUT_TEXT_MAX: Final = 3000
+# Not Slack's: how many characters of a title a digest line shows, and how many items a Slack list shows.
+LABEL_MAX: Final = 80
+SLACK_LIST_MAX: Final = 10

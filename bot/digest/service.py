@@ -1,0 +1,356 @@
+"""Digests from the database: collect a period's facts, draft once per period, review, publish once."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot.common.clock import Clock
+from bot.common.errors import InvalidInput, NotFound
+from bot.common.vocabulary import Action
+from bot.digest.compose import build_risk_report, build_weekly
+from bot.digest.inputs import (
+    CategoryInfo,
+    DeadlineRow,
+    DigestInput,
+    DigestKind,
+    IncidentRow,
+    MetricSeries,
+    Period,
+    PolicyChange,
+    ResultRow,
+    SeriesPoint,
+)
+from bot.digest.render import content_hash, render_digest
+from bot.digest.schedule import last_slot, next_slot, previous_period, risk_report_period, weekly_period
+from bot.digest.views import DigestContent
+from bot.incidents.records import PermissionDenied
+from bot.policy.document import Policy
+from bot.policy.store import PolicyStore
+from bot.slack.digest_blocks import digest_blocks
+from db import repositories as repo
+from db.engine import UnitOfWork
+from db.models import Digest, Incident
+
+# A chart draws at most this many points per metric; longer series are sampled evenly (seeded, so repeatable).
+CHART_POINTS = 2_000
+
+
+def incident_row(incident: Incident) -> IncidentRow:
+    """An incident as the digest sees it."""
+    return IncidentRow(
+        ref=incident.ref,
+        title=incident.title,
+        severity=incident.severity,
+        status=incident.status,
+        level=incident.level,
+        category=incident.category,
+        restricted=incident.restricted,
+        source=incident.source,
+        model=incident.model,
+        checkpoint=incident.checkpoint,
+        created_at=incident.created_at,
+        acknowledged_at=incident.acknowledged_at,
+        resolved_at=incident.resolved_at,
+        ack_due_at=incident.ack_due_at,
+        snoozed_until=incident.snoozed_until,
+        snooze_reason=incident.snooze_reason,
+        escalation_level=incident.escalation_level,
+        policy_version=incident.policy_version,
+        actions=tuple(incident.actions),
+        explanation=incident.explanation,
+    )
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A digest's content with its renders and hash."""
+
+    content: DigestContent
+    text_slack: str
+    text_md: str
+    data: dict[str, object]
+    hash: str
+
+
+def review_blocks(content: DigestContent, *, summary: str | None, digest_id: int) -> dict[str, object]:
+    """The review message in each state it can reach, rendered together with the text."""
+    return {
+        state: digest_blocks(content, summary_override=summary, digest_id=digest_id, state=state)
+        for state in ("draft", "published", "discarded")
+    }
+
+
+class DigestService:
+    """Drafts, edits, publishes and discards digests. Keyword-only verbs; each is one unit of work."""
+
+    def __init__(self, *, uow: UnitOfWork, clock: Clock, policies: PolicyStore) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._policies = policies
+
+    def period_for(self, kind: DigestKind, *, end: datetime | None = None) -> Period:
+        """The period a digest ending at `end` (default: the last scheduled slot) covers."""
+        digest = self._policies.current.digest
+        if kind == "weekly":
+            return weekly_period(digest.weekly, end=end or last_slot(digest.weekly, now=self._clock()))
+        schedule = digest.risk_report
+        if schedule is None:
+            raise InvalidInput("the policy has no digest.risk_report schedule", field="kind")
+        with self._uow() as session:
+            last = repo.last_digest(session=session, kind="risk-report")
+        last_end = last.period_end if last is not None and (end is None or last.period_end < end) else None
+        return risk_report_period(schedule, end=end or last_slot(schedule, now=self._clock()), last_end=last_end)
+
+    def compose(self, period: Period, *, summary: str | None = None) -> Composed:
+        """Read the period's facts and render the digest (nothing is stored)."""
+        policy = self._policies.current
+        with self._uow() as session:
+            data = self._collect(session, period, policy)
+        content = build_weekly(data) if period.kind == "weekly" else build_risk_report(data)
+        text_slack = render_digest(content, fmt="slack", summary_override=summary)
+        text_md = render_digest(content, fmt="md", summary_override=summary)
+        snapshot = content.as_data()
+        return Composed(content, text_slack, text_md, snapshot, content_hash(text_md, snapshot))
+
+    def preview(self, kind: DigestKind, *, containing: datetime | None, fmt: str) -> str:
+        """Render a digest without storing or posting it: the period holding `containing` (default: the last)."""
+        end = None
+        if containing is not None:
+            digest = self._policies.current.digest
+            schedule = digest.weekly if kind == "weekly" else digest.risk_report
+            if schedule is None:
+                raise InvalidInput("the policy has no digest.risk_report schedule", field="kind")
+            end = next_slot(schedule, after=containing)
+        period = self.period_for(kind, end=end)
+        policy = self._policies.current
+        with self._uow() as session:
+            data = self._collect(session, period, policy)
+        content = build_weekly(data) if kind == "weekly" else build_risk_report(data)
+        if fmt not in ("slack", "md", "html"):
+            raise InvalidInput(f"format {fmt!r}: choose slack, md or html", field="format")
+        return render_digest(content, fmt=fmt)  # type: ignore[arg-type]
+
+    def draft_due(self) -> list[int]:
+        """Draft the weekly digest (and the risk report) for the latest slot if not drafted yet: after downtime,
+        the missed period is drafted once on start."""
+        drafted = []
+        weekly = self.draft(self.period_for("weekly"))
+        if weekly is not None:
+            drafted.append(weekly)
+        schedule = self._policies.current.digest.risk_report
+        if schedule is not None:
+            period = self.period_for("risk-report")
+            if period.end - period.start >= schedule.every:
+                report = self.draft(period)
+                if report is not None:
+                    drafted.append(report)
+        return drafted
+
+    def draft(self, period: Period) -> int | None:
+        """Store and post a draft for the period; None when that period already has one (drafted exactly once)."""
+        composed = self.compose(period)
+        policy, now = self._policies.current, self._clock()
+        with self._uow() as session:
+            row = repo.add_digest(
+                session=session,
+                digest=Digest(
+                    kind=period.kind,
+                    period_start=period.start,
+                    period_end=period.end,
+                    data=composed.data,
+                    text_slack=composed.text_slack,
+                    text_md=composed.text_md,
+                    content_hash=composed.hash,
+                    review_channel=policy.digest.review_channel,
+                    publish_channel=policy.digest.publish_channel,
+                    created_at=now,
+                ),
+            )
+            if row is None:
+                return None
+            assert row.id is not None
+            row.blocks = review_blocks(composed.content, summary=None, digest_id=row.id)
+            charts = [(c.metric_id, c.title, c.png) for c in composed.content.charts]
+            repo.replace_charts(session=session, digest_id=row.id, charts=charts)
+            channel = row.review_channel
+            repo.enqueue_outbox(session=session, kind="digest.review", channel=channel, now=now, payload={"id": row.id})
+            if charts:
+                payload = {"id": row.id, "target": "review"}
+                repo.enqueue_outbox(session=session, kind="digest.charts", channel=channel, now=now, payload=payload)
+            return row.id
+
+    def edit(self, *, digest_id: int, actor: str, summary: str) -> Digest:
+        """Replace the summary of a draft; the text and its hash are rendered again."""
+        if not summary.strip():
+            raise InvalidInput("The summary cannot be empty.", field="summary")
+        self._check(actor)
+        with self._uow() as session:
+            row = self._draft(session, digest_id)
+            period = Period(kind=row.kind, start=row.period_start, end=row.period_end, timezone=self._zone(row))  # type: ignore[arg-type]
+        composed = self.compose(period, summary=summary.strip())
+        with self._uow() as session:
+            row = self._draft(session, digest_id)
+            row.summary_override = summary.strip()
+            row.blocks = review_blocks(composed.content, summary=row.summary_override, digest_id=digest_id)
+            row.text_slack, row.text_md, row.data, row.content_hash = (
+                composed.text_slack,
+                composed.text_md,
+                composed.data,
+                composed.hash,
+            )
+            self._refresh(session, row)
+            return row
+
+    def publish(self, *, digest_id: int, actor: str) -> Digest:
+        """Post the draft to the leadership channel once and freeze it; a second click changes nothing."""
+        self._check(actor)
+        with self._uow() as session:
+            row = self._draft(session, digest_id)
+            row.status, row.decided_at, row.decided_by = "published", self._clock(), actor
+            now = self._clock()
+            channel = row.publish_channel
+            repo.enqueue_outbox(
+                session=session, kind="digest.publish", channel=channel, now=now, payload={"id": row.id}
+            )
+            if repo.list_charts(session=session, digest_id=digest_id):
+                payload = {"id": row.id, "target": "publish"}
+                repo.enqueue_outbox(session=session, kind="digest.charts", channel=channel, now=now, payload=payload)
+            self._refresh(session, row)
+            return row
+
+    def discard(self, *, digest_id: int, actor: str) -> Digest:
+        """Drop a draft; the period stays drafted (it is not drafted again)."""
+        self._check(actor)
+        with self._uow() as session:
+            row = self._draft(session, digest_id)
+            row.status, row.decided_at, row.decided_by = "discarded", self._clock(), actor
+            self._refresh(session, row)
+            return row
+
+    def get(self, *, digest_id: int) -> Digest:
+        """One digest."""
+        with self._uow() as session:
+            row = repo.get_digest(session=session, digest_id=digest_id)
+            if row is None:
+                raise NotFound(f"No digest {digest_id}.")
+            return row
+
+    def _zone(self, row: Digest) -> str:
+        digest = self._policies.current.digest
+        if row.kind == "risk-report" and digest.risk_report is not None:
+            return digest.risk_report.timezone
+        return digest.weekly.timezone
+
+    def _check(self, actor: str) -> None:
+        policy = self._policies.current
+        if not policy.permits(action=Action.PUBLISH_DIGEST, user=actor):
+            allowed = ", ".join(policy.permissions.get(Action.PUBLISH_DIGEST, ()))
+            raise PermissionDenied(f"Only {allowed} may publish, edit or discard a digest (policy {policy.version}).")
+
+    @staticmethod
+    def _draft(session: Session, digest_id: int) -> Digest:
+        row = repo.get_digest(session=session, digest_id=digest_id, for_update=True)
+        if row is None:
+            raise NotFound(f"No digest {digest_id}.")
+        if row.status != "draft":
+            raise InvalidInput(f"This digest is already {row.status}; nothing was changed.", field="status")
+        return row
+
+    def _refresh(self, session: Session, row: Digest) -> None:
+        now = self._clock()
+        repo.enqueue_outbox(
+            session=session, kind="digest.refresh", channel=row.review_channel, now=now, payload={"id": row.id}
+        )
+
+    def _collect(self, session: Session, period: Period, policy: Policy) -> DigestInput:
+        previous = previous_period(period)
+        created = repo.list_incidents_created(session=session, start=period.start, end=period.end)
+        before = repo.list_incidents_created(session=session, start=previous.start, end=previous.end)
+        still_open = repo.list_incidents_open_at(session=session, end=period.end)
+        clocks = repo.list_deadlines_for_period(session=session, start=period.start, end=period.end)
+        owners = repo.refs_by_id(session=session, incident_ids=[c.incident_id for c in clocks])
+        flagged = repo.list_flagged_results(session=session, start=period.start, end=period.end)
+        linked = repo.refs_by_id(session=session, incident_ids=[r.incident_id for r in flagged if r.incident_id])
+        metrics = {metric.id: metric for metric in policy.metrics}
+        results = [
+            ResultRow(
+                metric_id=row.policy_metric or row.metric,
+                category=metrics[row.policy_metric].category if row.policy_metric in metrics else "",
+                model=row.model,
+                model_family=row.model_family,
+                checkpoint=row.checkpoint,
+                value=row.value,
+                observed_at=row.observed_at,
+                level=row.level,
+                near_miss=row.near_miss,
+                incident_ref=linked[row.incident_id].ref if row.incident_id in linked else None,
+            )
+            for row in flagged
+        ]
+        last_report = repo.last_digest(session=session, kind="risk-report")
+        return DigestInput(
+            period=period,
+            previous=previous,
+            generated_at=self._clock(),
+            policy_version=policy.version,
+            policy_name=policy.name,
+            new_incidents=tuple(incident_row(i) for i in created),
+            open_incidents=tuple(incident_row(i) for i in still_open),
+            previous_incidents=tuple(incident_row(i) for i in before),
+            deadlines=tuple(
+                DeadlineRow(
+                    incident_ref=owners[c.incident_id].ref,
+                    name=c.name,
+                    started_at=c.started_at,
+                    due_at=c.due_at,
+                    status=c.status,
+                    closed_at=c.closed_at,
+                    restricted=owners[c.incident_id].restricted,
+                )
+                for c in clocks
+                if c.incident_id in owners
+            ),
+            crossings=tuple(r for r in results if r.level is not None),
+            near_misses=tuple(r for r in results if r.near_miss is not None),
+            series=tuple(self._series(session, metric_id, policy, period) for metric_id in metrics),
+            policy_changes=tuple(
+                PolicyChange(version=v.version, content_hash=v.content_hash, loaded_at=v.loaded_at)
+                for v in repo.list_policy_versions(session=session, start=period.start, end=period.end)
+            ),
+            categories=tuple(
+                CategoryInfo(
+                    id=key,
+                    name=category.name,
+                    description=category.description,
+                    restricted=category.restricted,
+                    crosswalk={k: tuple(v) for k, v in category.crosswalk.items()},
+                    levels=tuple(level.value for level in category.defined_levels()),
+                )
+                for key, category in policy.categories.items()
+            ),
+            last_report_end=last_report.period_end if last_report is not None else None,
+        )
+
+    @staticmethod
+    def _series(session: Session, metric_id: str, policy: Policy, period: Period) -> MetricSeries:
+        metric = policy.metric(metric_id)
+        points: Sequence[tuple[datetime, str, str, float]] = repo.list_metric_points(
+            session=session, policy_metric=metric_id, start=period.start, end=period.end
+        )
+        if len(points) > CHART_POINTS:
+            keep = sorted(random.Random(metric_id).sample(range(len(points)), CHART_POINTS))
+            points = [points[i] for i in keep]
+        return MetricSeries(
+            metric_id=metric_id,
+            description=metric.description,
+            category=metric.category,
+            direction=metric.direction,
+            lines={level.value: cutoff.value for level, cutoff in metric.levels.items()},
+            comparisons={level.value: str(cutoff) for level, cutoff in metric.levels.items()},
+            points=tuple(SeriesPoint(observed_at=p[0], model_family=p[1], checkpoint=p[2], value=p[3]) for p in points),
+        )

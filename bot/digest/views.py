@@ -1,0 +1,255 @@
+"""What a digest says, as frozen dataclasses (the content every render is made from)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bot.digest.charts import Chart
+from bot.digest.inputs import (
+    DigestKind,
+    Period,
+)
+
+DUE_SOON = timedelta(days=7)
+RISK_THRESHOLD = "at threshold — decision pending"
+RISK_ELEVATED = "elevated"
+RISK_WATCH = "watch"
+RISK_WITHIN = "within thresholds"
+RISK_GRADES = (RISK_THRESHOLD, RISK_ELEVATED, RISK_WATCH, RISK_WITHIN)
+
+Format = Literal["slack", "md", "html"]
+DraftState = Literal["draft", "published", "discarded"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What a digest is made of
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """An incident as the reports show it; restricted ones carry no title, model or explanation."""
+
+    ref: str
+    severity: str
+    status: str
+    level: str
+    category: str
+    restricted: bool
+    label: str
+    model: str
+    source: str
+    opened: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """One severity's counts, one per category column."""
+
+    severity: str
+    counts: tuple[int, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """Incidents counted by severity (rows) and category (columns)."""
+
+    categories: tuple[str, ...]
+    rows: tuple[CountRow, ...]
+    column_totals: tuple[int, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class MedianChange:
+    """A median duration in this period against the previous one, with the sentence fragment readers see."""
+
+    seconds: float | None
+    previous_seconds: float | None
+    count: int
+    previous_count: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AckMiss:
+    """An acknowledgement that did not happen in time."""
+
+    incident: IncidentView
+    kind: Literal["unacknowledged", "late"]
+    due: str
+    detail: str
+    escalation_level: int
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """A deadline clock as a row of the report."""
+
+    ref: str
+    name: str
+    label: str
+    restricted: bool
+    status: str
+    due: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ResultGroup:
+    """Threshold crossings or near misses of one metric, model family and level, in the period."""
+
+    metric_id: str
+    category: str
+    model_family: str
+    restricted: bool
+    band: str
+    count: int
+    low: float
+    high: float
+    first: str
+    last: str
+    incidents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PolicyChangeView:
+    """A policy version that was loaded."""
+
+    version: str
+    content_hash: str
+    loaded: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The latest result of one metric for one model family, held against the metric's lines."""
+
+    metric_id: str
+    description: str
+    model_family: str
+    checkpoint: str
+    value: float
+    observed: str
+    standing: str
+    against_lines: str
+    lines: str
+
+
+@dataclass(frozen=True)
+class Mitigation:
+    """An incident in a threat model with the actions the policy requires and its deadline clocks."""
+
+    incident: IncidentView
+    actions: tuple[str, ...]
+    deadlines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Threat:
+    """One policy category read as a threat model, with its evidence, mitigations and remaining risk."""
+
+    id: str
+    name: str
+    description: str
+    restricted: bool
+    crosswalk: tuple[tuple[str, tuple[str, ...]], ...]
+    levels: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    mitigations: tuple[Mitigation, ...]
+    remaining_risk: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """Where practice departed from the policy: a missed acknowledgement, a late deadline, a snooze."""
+
+    kind: str
+    ref: str
+    label: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since the last report (or the period start)."""
+
+    since: str
+    policy_changes: tuple[PolicyChangeView, ...]
+    opened: tuple[IncidentView, ...]
+    closed: tuple[IncidentView, ...]
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    """The computed content of a digest; every render is made from this alone."""
+
+    kind: DigestKind
+    period: Period
+    previous: Period
+    title: str
+    period_label: str
+    period_span: str
+    generated: str
+    policy_name: str
+    policy_version: str
+    summary: str
+    decisions: tuple[str, ...]
+    key_numbers: tuple[tuple[str, str], ...]
+    new_counts: CountTable
+    open_counts: CountTable
+    time_to_ack: MedianChange
+    time_to_resolve: MedianChange
+    ack_misses: tuple[AckMiss, ...]
+    deadlines_overdue: tuple[DeadlineView, ...]
+    deadlines_due_soon: tuple[DeadlineView, ...]
+    deadlines_met_late: tuple[DeadlineView, ...]
+    crossings: tuple[ResultGroup, ...]
+    near_misses: tuple[ResultGroup, ...]
+    trends: tuple[IncidentView, ...]
+    policy_changes: tuple[PolicyChangeView, ...]
+    charts: tuple[Chart, ...]
+    notes: tuple[tuple[str, str], ...] = ()
+    threats: tuple[Threat, ...] = ()
+    deviations: tuple[Deviation, ...] = ()
+    changes: Changes | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        """A JSON-able snapshot of everything the text was made from (chart images by their SHA-256)."""
+        data = _plain(self)
+        assert isinstance(data, dict)
+        return data
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Snapshot
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copy: dataclasses as dicts, times as ISO strings, chart images by hash."""
+    if isinstance(value, Chart):
+        return {
+            "metric_id": value.metric_id,
+            "title": value.title,
+            "png_sha256": hashlib.sha256(value.png).hexdigest(),
+            "lines": dict(value.lines),
+            "series": {k: [[t, v] for t, v in points] for k, points in value.series.items()},
+            "line_rows": dict(value.line_rows),
+        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    return value

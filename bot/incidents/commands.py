@@ -1,0 +1,176 @@
+"""`/incident` subcommands: parse the text, call the service, return what to show the person."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.common.errors import InvalidInput
+from bot.common.limits import SECTION_TEXT_MAX
+from bot.incidents.lifecycle import parse_ref, parse_severity
+from bot.incidents.service import IncidentService
+from bot.policy.oncall import roster
+from bot.policy.values import parse_duration
+from bot.slack.blocks import text_blocks
+from bot.slack.text import render
+from db.models import Incident
+
+USAGE = {
+    "new": "new [title]",
+    "list": "list [open|mine|all]",
+    "show": "show INC-42",
+    "ack": "ack INC-42",
+    "escalate": "escalate INC-42",
+    "mitigate": "mitigate INC-42 [note]",
+    "resolve": "resolve INC-42 [note]",
+    "dismiss": "dismiss INC-42 reason",
+    "reopen": "reopen INC-42",
+    "sev": "sev INC-42 sev1..sev4",
+    "assign": "assign INC-42 @user",
+    "note": "note INC-42 text",
+    "snooze": "snooze INC-42 DURATION reason",
+    "oncall": "oncall",
+    "help": "help",
+}
+ALIASES = {"acknowledge": "ack", "severity": "sev", "ls": "list"}
+USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A subcommand and the rest of its words."""
+
+    name: str
+    args: list[str] = field(default_factory=list)
+    rest: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An ephemeral answer: text, and blocks when the text is long."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Arguments for `respond(...)`."""
+        kwargs: dict[str, Any] = {"text": self.text[:SECTION_TEXT_MAX], "response_type": "ephemeral"}
+        if self.blocks is not None:
+            kwargs["blocks"] = self.blocks
+        return kwargs
+
+
+def usage_error(command: str, name: str, problem: str) -> InvalidInput:
+    """An error that shows the right usage of a subcommand."""
+    return InvalidInput(f"{problem} Usage: `{command} {USAGE[name]}`", field=name)
+
+
+def parse(text: str, command: str = "/incident") -> Parsed:
+    """Split `/incident` text into a known subcommand and its arguments."""
+    # With should_escape on, Slack sends &, < and > as entities; store what the person typed.
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    words = text.strip().split(maxsplit=1)
+    if not words:
+        return Parsed("help")
+    name = ALIASES.get(words[0].lower(), words[0].lower())
+    rest = words[1] if len(words) > 1 else ""
+    if name not in USAGE:
+        raise InvalidInput(
+            f"`{words[0][:40]}` is not a {command} subcommand. Try `{command} help`.\n"
+            + render("slack/help.j2", command=command),
+            field="subcommand",
+        )
+    return Parsed(name, rest.split(), rest)
+
+
+def _ref_and_text(parsed: Parsed, command: str, *, need_text: str | None = None) -> tuple[int, str]:
+    if not parsed.args:
+        raise usage_error(command, parsed.name, "Which incident?")
+    try:
+        incident_id = parse_ref(parsed.args[0])
+    except InvalidInput as exc:
+        raise usage_error(command, parsed.name, str(exc)) from None
+    text = parsed.rest[len(parsed.args[0]) :].strip()
+    if need_text and not text:
+        raise usage_error(command, parsed.name, need_text)
+    return incident_id, text
+
+
+def execute(
+    parsed: Parsed,
+    *,
+    actor: str,
+    incidents: IncidentService,
+    now: datetime,
+    channel: str = "",
+    command: str = "/incident",
+) -> Reply:
+    """Run every subcommand except `new` (which opens a modal) and return the answer."""
+    name = parsed.name
+    if name == "help":
+        return Reply(render("slack/help.j2", command=command))
+    if name == "list":
+        scope = parsed.args[0].lower() if parsed.args else "open"
+        found = incidents.list(scope=scope, user=actor)
+        text = render("slack/list.j2", incidents=found, scope=scope, limit=50)
+        return Reply(text, text_blocks(text))
+    if name == "show":
+        incident_id, _ = _ref_and_text(parsed, command)
+        detail = incidents.get(incident_id=incident_id)
+        if detail.incident.restricted and channel != detail.incident.channel_id:
+            text = render("slack/restricted.j2", incident=detail.incident)
+        else:
+            text = render("slack/show.j2", detail=detail)
+        return Reply(text, text_blocks(text))
+    if name == "oncall":
+        text = render("slack/oncall.j2", roster=roster(incidents.policy, at=now))
+        return Reply(text, text_blocks(text))
+    changed = _change(parsed, actor=actor, incidents=incidents, command=command)
+    return Reply(render("slack/done.j2", incident=changed))
+
+
+def _change(parsed: Parsed, *, actor: str, incidents: IncidentService, command: str) -> Incident:
+    name = parsed.name
+    simple: dict[str, Callable[..., Incident]] = {
+        "ack": incidents.acknowledge,
+        "escalate": incidents.escalate,
+        "reopen": incidents.reopen,
+    }
+    if name in simple:
+        incident_id, _ = _ref_and_text(parsed, command)
+        return simple[name](incident_id=incident_id, actor=actor)
+    if name in ("mitigate", "resolve"):
+        incident_id, note = _ref_and_text(parsed, command)
+        verb = incidents.mitigate if name == "mitigate" else incidents.resolve
+        return verb(incident_id=incident_id, actor=actor, note=note)
+    if name == "dismiss":
+        incident_id, reason = _ref_and_text(parsed, command, need_text="Say why it is a false positive.")
+        return incidents.dismiss(incident_id=incident_id, actor=actor, reason=reason)
+    if name == "note":
+        incident_id, text = _ref_and_text(parsed, command, need_text="What is the note?")
+        return incidents.add_note(incident_id=incident_id, actor=actor, text=text)
+    if name == "sev":
+        incident_id, level = _ref_and_text(parsed, command, need_text="Which severity?")
+        try:
+            severity = parse_severity(level)
+        except InvalidInput as exc:
+            raise usage_error(command, name, str(exc)) from None
+        return incidents.set_severity(incident_id=incident_id, actor=actor, severity=severity)
+    if name == "snooze":
+        incident_id, rest = _ref_and_text(parsed, command, need_text="For how long, and why?")
+        length, _, reason = rest.partition(" ")
+        try:
+            duration = parse_duration(length)
+        except ValueError as exc:
+            raise usage_error(command, name, str(exc)) from None
+        return incidents.snooze(incident_id=incident_id, actor=actor, duration=duration, reason=reason)
+    if name == "assign":
+        incident_id, who = _ref_and_text(parsed, command, need_text="Assign to whom?")
+        match = USER_MENTION.match(who)
+        if not match:
+            raise usage_error(command, name, f"`{who[:40]}` is not a Slack user mention.")
+        return incidents.assign(incident_id=incident_id, actor=actor, assignee=match.group(1))
+    raise usage_error(command, "help", f"`{name}` cannot be run this way.")

@@ -1,0 +1,177 @@
+"""Writing an incident's changes in the caller's transaction: timeline entry, escalation timers, Slack outbox rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.common.errors import TripwireError
+from bot.common.vocabulary import Action, Status
+from bot.policy.document import Policy
+from bot.policy.oncall import escalation_pages
+from bot.policy.triage import Decision
+from db import repositories as repo
+from db.models import Incident, IncidentDeadline, TimelineEntry
+
+TRACKED = ("status", "severity", "assignee", "escalation_level", "category", "level", "paged", "snoozed_until")
+SYSTEM_ACTOR = "tripwire"
+PAGE_KINDS = ("page", "ack_reminder")
+DEADLINE_KINDS = ("deadline_reminder", "deadline_due")
+
+
+class PermissionDenied(TripwireError):
+    """The policy does not give this person this action; the refusal is on the timeline."""
+
+
+def snapshot(incident: Incident) -> dict[str, Any]:
+    """The tracked fields as JSON-ready values (timeline before/after)."""
+    values: dict[str, Any] = {}
+    for name in TRACKED:
+        value = getattr(incident, name)
+        values[name] = value.isoformat() if isinstance(value, datetime) else value
+    return values
+
+
+def enqueue_card_update(session: Session, incident: Incident, now: datetime) -> None:
+    """Queue an in-place edit of the card (and of its redacted copy for a restricted incident)."""
+    assert incident.id is not None
+    channel = incident.channel_id or ""
+    repo.enqueue_outbox(session=session, kind="card.update", channel=channel, now=now, incident_id=incident.id)
+    if incident.redacted_channel_id:
+        repo.enqueue_outbox(
+            session=session,
+            kind="card.update",
+            channel=incident.redacted_channel_id,
+            now=now,
+            incident_id=incident.id,
+            payload={"redacted": True},
+        )
+
+
+def record(
+    session: Session,
+    incident: Incident,
+    *,
+    now: datetime,
+    actor: str,
+    action: Action,
+    before: dict[str, Any],
+    note: str = "",
+    thread: bool = True,
+) -> TimelineEntry:
+    """Append the timeline entry for a change and queue its thread line and card edit."""
+    assert incident.id is not None
+    after = snapshot(incident)
+    changed = [name for name in TRACKED if before.get(name) != after[name]]
+    entry = repo.append_timeline(
+        session=session,
+        incident_id=incident.id,
+        at=now,
+        actor=actor,
+        action=action,
+        before={name: before.get(name) for name in changed},
+        after={name: after[name] for name in changed},
+        note=note,
+    )
+    session.flush()
+    if thread:
+        repo.enqueue_outbox(
+            session=session,
+            kind="thread.reply",
+            channel=incident.channel_id or "",
+            now=now,
+            incident_id=incident.id,
+            payload={"timeline_entry_id": entry.id},
+        )
+    if changed:
+        enqueue_card_update(session, incident, now)
+    return entry
+
+
+def schedule_chain(
+    session: Session, incident: Incident, policy: Policy, *, start: datetime, from_step: int = 0
+) -> None:
+    """Plan the route's pages (from `from_step`, which is paged at `start`) and its ack reminders."""
+    assert incident.id is not None
+    route = policy.routes.get(incident.route or "")
+    if route is None:
+        return
+    from_step = min(from_step, len(route.escalation) - 1)
+    shift = route.escalation[from_step].after
+    for page in escalation_pages(route, triggered_at=start):
+        if (page.round, page.step) >= (0, from_step):
+            repo.add_timer(
+                session=session,
+                kind="page",
+                due_at=page.at - shift,
+                incident_id=incident.id,
+                payload={"step": page.step, "round": page.round},
+            )
+    for reminder in route.reminders:
+        repo.add_timer(session=session, kind="ack_reminder", due_at=start + reminder, incident_id=incident.id)
+    incident.ack_due_at = start + route.ack_window
+
+
+def open_incident(
+    session: Session, incident: Incident, *, decision: Decision, policy: Policy, now: datetime, triage_channel: str
+) -> Incident:
+    """Store a new incident as the policy decided: level, route, deadline clocks, escalation chain, card."""
+    channel = decision.channel or triage_channel
+    incident.status = Status.TRIGGERED
+    incident.category = decision.category or incident.category
+    incident.severity = decision.severity or incident.severity
+    incident.channel_id = channel
+    incident.level = decision.level
+    incident.route = decision.route
+    incident.restricted = decision.restricted
+    incident.policy_version = policy.version
+    incident.policy_hash = policy.content_hash
+    incident.explanation = decision.explanation
+    incident.actions = list(decision.actions)
+    repo.add_incident(session=session, incident=incident)
+    assert incident.id is not None
+    for started in decision.deadlines:
+        spec = policy.deadlines[started.deadline_id]
+        repo.add_deadline(
+            session=session,
+            deadline=IncidentDeadline(
+                incident_id=incident.id,
+                deadline_id=started.deadline_id,
+                name=spec.name,
+                started_at=now,
+                due_at=started.due,
+            ),
+        )
+        payload = {"deadline_id": started.deadline_id}
+        for when in spec.reminder_times(start=now, tz=policy.tz):
+            repo.add_timer(
+                session=session, kind="deadline_reminder", due_at=when, incident_id=incident.id, payload=payload
+            )
+        repo.add_timer(
+            session=session, kind="deadline_due", due_at=started.due, incident_id=incident.id, payload=payload
+        )
+    schedule_chain(session, incident, policy, start=now)
+    repo.append_timeline(
+        session=session,
+        incident_id=incident.id,
+        at=now,
+        actor=incident.reporter,
+        action=Action.CREATE,
+        before={},
+        after=snapshot(incident),
+        note=decision.explanation,
+    )
+    repo.enqueue_outbox(session=session, kind="card.post", channel=channel, now=now, incident_id=incident.id)
+    if incident.restricted and channel != triage_channel:
+        incident.redacted_channel_id = triage_channel
+        repo.enqueue_outbox(
+            session=session,
+            kind="card.post",
+            channel=triage_channel,
+            now=now,
+            incident_id=incident.id,
+            payload={"redacted": True},
+        )
+    return incident

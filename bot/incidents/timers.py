@@ -1,0 +1,188 @@
+"""Timers that fire pages, reminders and deadline marks. Each is claimed in one transaction: exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot.common.clock import Clock
+from bot.common.vocabulary import Action, Status
+from bot.incidents.records import SYSTEM_ACTOR, enqueue_card_update, record, snapshot
+from bot.policy.oncall import resolve_targets
+from bot.policy.store import PolicyStore
+from bot.slack.text import render
+from db import repositories as repo
+from db.engine import UnitOfWork
+from db.models import Incident, IncidentDeadline, Timer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TimerRun:
+    """What one run_due call did, by timer kind and outcome."""
+
+    fired: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        """How many timers were dealt with."""
+        return sum(self.fired.values()) + self.skipped
+
+
+class TimerService:
+    """Runs the timers that are due; safe to run on every replica at once."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        clock: Clock,
+        policies: PolicyStore,
+        worker_id: str,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._policies = policies
+        self._worker_id = worker_id
+        self._on_commit = on_commit
+        self.passes = 0
+
+    def run_due(self, limit: int = 500) -> TimerRun:
+        """Fire every due timer, one transaction each, until none is left (or `limit`)."""
+        result = TimerRun()
+        self.passes += 1
+        for _ in range(limit):
+            now = self._clock()
+            with self._uow() as session:
+                timer = repo.claim_due_timer(session=session, now=now)
+                if timer is None:
+                    break
+                fired = self._fire(session, timer, now)
+                if timer.due_at > now:  # postponed until a snooze ends: stays pending
+                    result.skipped += 1
+                    continue
+                timer.fired_at, timer.fired_by = now, self._worker_id
+                if fired:
+                    timer.status = "done"
+                    result.fired[timer.kind] = result.fired.get(timer.kind, 0) + 1
+                else:
+                    timer.status = "skipped"
+                    result.skipped += 1
+            if fired:
+                self._on_commit()
+        return result
+
+    def _fire(self, session: Session, timer: Timer, now: datetime) -> bool:
+        incident = None
+        if timer.incident_id is not None:
+            incident = repo.get_incident(session=session, incident_id=timer.incident_id, for_update=True)
+        if incident is None:
+            return False
+        handlers = {
+            "page": self._page,
+            "ack_reminder": self._ack_reminder,
+            "deadline_reminder": self._deadline_reminder,
+            "deadline_due": self._deadline_due,
+            "snooze_end": self._snooze_end,
+            "card_refresh": self._card_refresh,
+        }
+        handler = handlers.get(timer.kind)
+        if handler is None:
+            log.error("timer %s has unknown kind %r", timer.id, timer.kind)
+            return False
+        return handler(session, timer, incident, now)
+
+    @staticmethod
+    def _snoozed(timer: Timer, incident: Incident, now: datetime) -> bool:
+        # While snoozed, pages and reminders wait for the snooze to end instead of being lost.
+        if incident.snoozed_until is not None and incident.snoozed_until > now:
+            timer.due_at = incident.snoozed_until
+            return True
+        return False
+
+    def _page(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
+        if incident.status != Status.TRIGGERED or self._snoozed(timer, incident, now):
+            return False
+        policy = self._policies.current
+        route = policy.routes.get(incident.route or "")
+        step_index = int(timer.payload.get("step", 0))
+        if route is None or step_index >= len(route.escalation):
+            return False
+        targets = resolve_targets(route.escalation[step_index], policy=policy, at=now)
+        before = snapshot(incident)
+        incident.paged = targets
+        incident.escalation_level = step_index
+        incident.updated_at = now
+        round_ = int(timer.payload.get("round", 0))
+        note = f"step {step_index + 1} of {len(route.escalation)}" + (f", repeat {round_}" if round_ else "")
+        record(session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.PAGE, before=before, note=note)
+        self._direct_messages(session, incident, targets, now, template="slack/page_dm.j2")
+        return True
+
+    def _ack_reminder(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
+        if incident.status != Status.TRIGGERED or self._snoozed(timer, incident, now):
+            return False
+        record(session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.REMIND, before=snapshot(incident))
+        self._direct_messages(session, incident, list(incident.paged), now, template="slack/reminder_dm.j2")
+        return True
+
+    def _deadline_reminder(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
+        deadline = self._deadline(session, incident, timer)
+        if deadline is None or deadline.status != "running":
+            return False
+        note = f"{deadline.name} is due {deadline.due_at.isoformat()}"
+        record(
+            session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.DEADLINE, before=snapshot(incident), note=note
+        )
+        return True
+
+    def _deadline_due(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
+        deadline = self._deadline(session, incident, timer)
+        if deadline is None or deadline.status != "running":
+            return False
+        deadline.status = "overdue"
+        note = f"{deadline.name} is overdue (was due {deadline.due_at.isoformat()})"
+        record(
+            session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.DEADLINE, before=snapshot(incident), note=note
+        )
+        enqueue_card_update(session, incident, now)
+        return True
+
+    def _snooze_end(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
+        if incident.snoozed_until is None or incident.snoozed_until > now:
+            return False
+        before = snapshot(incident)
+        incident.snoozed_until = None
+        incident.updated_at = now
+        record(session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.UNSNOOZE, before=before)
+        return True
+
+    @staticmethod
+    def _card_refresh(session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
+        enqueue_card_update(session, incident, now)
+        return True
+
+    @staticmethod
+    def _deadline(session: Session, incident: Incident, timer: Timer) -> IncidentDeadline | None:
+        wanted = timer.payload.get("deadline_id")
+        for deadline in repo.list_deadlines(session=session, incident_id=incident.id or 0):
+            if deadline.deadline_id == wanted:
+                return deadline
+        return None
+
+    @staticmethod
+    def _direct_messages(
+        session: Session, incident: Incident, users: list[str], now: datetime, *, template: str
+    ) -> None:
+        text = render(template, incident=incident)
+        for user in users:
+            repo.enqueue_outbox(
+                session=session, kind="message", channel=user, now=now, incident_id=incident.id, payload={"text": text}
+            )

@@ -1,0 +1,95 @@
+"""The active policy: loaded at start, reloaded when the file changes, never replaced by a broken file."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.common.clock import Clock
+from bot.policy.document import Policy
+from bot.policy.loader import load_policy, validate_policy_file
+from bot.policy.values import PolicyError, Problem
+from bot.slack.text import render
+from db import repositories as repo
+from db.engine import UnitOfWork
+from db.models import PolicyVersion
+
+BUNDLED_POLICY = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What a reload did: 'unchanged', 'loaded' or 'refused' (with the problems)."""
+
+    outcome: str
+    problems: tuple[Problem, ...] = ()
+
+
+class PolicyStore:
+    """Holds the policy in force; reload() swaps it only for a file that passes every check."""
+
+    def __init__(self, *, path: str | Path | None, uow: UnitOfWork, clock: Clock) -> None:
+        self.path = Path(path) if path else BUNDLED_POLICY
+        self._uow = uow
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._refused_hash = ""
+        self._current = load_policy(self.path)
+        self._remember(self._current)
+
+    @property
+    def current(self) -> Policy:
+        """The policy in force now."""
+        return self._current
+
+    def reload(self) -> ReloadResult:
+        """Re-read the file; keep the old policy and tell the admins when the new one is broken."""
+        with self._lock:
+            try:
+                raw = self.path.read_bytes()
+            except OSError as exc:
+                return self._refuse([Problem(str(self.path), 0, f"cannot read the policy file: {exc}")], str(exc))
+            digest = hashlib.sha256(raw).hexdigest()
+            if digest == self._current.content_hash:
+                return ReloadResult("unchanged")
+            if digest == self._refused_hash:
+                return ReloadResult("refused")
+            policy, problems = validate_policy_file(self.path)
+            if policy is None:
+                return self._refuse(problems, digest)
+            self._current = policy
+            self._refused_hash = ""
+            self._remember(policy)
+            log.info("policy %s loaded from %s", policy.version, self.path)
+            return ReloadResult("loaded")
+
+    def _refuse(self, problems: list[Problem], digest: str) -> ReloadResult:
+        self._refused_hash = digest
+        log.error("policy file %s refused; keeping version %s", self.path, self._current.version)
+        text = render("slack/policy_refused.j2", problems=problems, path=self.path, policy=self._current)
+        now = self._clock()
+        with self._uow() as session:
+            for admin in self._current.roles["admin"].members:
+                repo.enqueue_outbox(session=session, kind="message", channel=admin, now=now, payload={"text": text})
+        return ReloadResult("refused", tuple(problems))
+
+    def _remember(self, policy: Policy) -> None:
+        with self._uow() as session:
+            if repo.get_policy_version(session=session, content_hash=policy.content_hash) is None:
+                repo.add_policy_version(
+                    session=session,
+                    policy_version=PolicyVersion(
+                        version=policy.version,
+                        content_hash=policy.content_hash,
+                        source=str(self.path),
+                        content=self.path.read_text(encoding="utf-8"),
+                        loaded_at=self._clock(),
+                    ),
+                )
+
+
+__all__ = ["BUNDLED_POLICY", "PolicyError", "PolicyStore", "ReloadResult"]

@@ -1,0 +1,344 @@
+"""Triage as pure functions: hold a result or a human report against the policy and decide what happens."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import NamedTuple
+
+from bot.common.clock import require_aware
+from bot.common.errors import InvalidInput
+from bot.common.vocabulary import LevelName, Severity, severity_rank
+from bot.policy.document import Policy
+from bot.policy.model import Category, Metric
+
+# Floating-point slack for the near-miss band only, so that 0.70 - 0.65 counts as "within 0.05".
+BAND_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Result:
+    """One evaluation number, as ingested from Inspect, lm-eval, Alertmanager or the generic JSON hook."""
+
+    source: str
+    model: str
+    task: str
+    metric: str
+    value: float
+    run_id: str
+    observed_at: datetime
+    checkpoint: str | None = None
+    scorer: str | None = None
+    stderr: float | None = None
+    # Left out of the hash so results stay usable as dict keys and set members.
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # Where a person can look at the run (an Inspect viewer, a CI job, Alertmanager's generator link).
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.observed_at.tzinfo is None:
+            raise ValueError("Result.observed_at must be timezone-aware")
+        if not math.isfinite(self.value):
+            raise ValueError(f"Result.value must be a finite number, got {self.value!r}")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A human-filed incident; category None means the reporter did not choose one."""
+
+    category: str | None
+    severity: Severity
+    title: str
+    reporter: str
+    description: str = ""
+    model: str | None = None
+    checkpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class DedupKey:
+    """Alerts sharing this key inside the metric's dedup window group onto one incident."""
+
+    category: str
+    family: str
+    metric: str
+    level: str
+
+    def __str__(self) -> str:
+        return f"{self.category}|{self.family}|{self.metric}|{self.level}"
+
+
+class StartedDeadline(NamedTuple):
+    """A deadline clock a decision starts: its id and when it falls (UTC)."""
+
+    deadline_id: str
+    due: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy says about one result or report; `level` None means it is recorded and counted only."""
+
+    matched: tuple[str, ...]
+    metric: str | None
+    category: str | None
+    level: LevelName | None
+    near_miss: LevelName | None
+    severity: Severity | None
+    route: str | None
+    channel: str | None
+    restricted: bool
+    actions: tuple[str, ...]
+    deadlines: tuple[StartedDeadline, ...]
+    ack_due: datetime | None
+    dedup_key: DedupKey | None
+    dedup_window: timedelta | None
+    policy_version: str
+    policy_hash: str
+    explanation: str
+
+    @property
+    def opens_incident(self) -> bool:
+        """Whether this decision should open (or update) an incident."""
+        return self.level is not None
+
+
+# Trailing parts of a model name that identify one checkpoint of a family rather than the family itself.
+_CHECKPOINT_SUFFIX = re.compile(
+    r"[-_@:/.](?:"
+    r"\d{8}(?:t?\d{4,6}z?)?"  # 20250514, 20250514T1200
+    r"|\d{4}-\d{2}-\d{2}"  # 2024-08-06
+    r"|(?:ckpt|checkpoint|step|iter|rev|epoch)[-_]?\d+"  # ckpt-1200, checkpoint_5, step3000
+    r"|\d{5,}"  # a bare step count such as 120000
+    r"|latest|final"
+    r")$"
+)
+
+
+def model_family(model: str) -> str:
+    """The model name without its checkpoint or date suffixes, lower-cased: 'claude-x-20250514' -> 'claude-x'."""
+    family = model.strip().lower()
+    while True:
+        stripped = _CHECKPOINT_SUFFIX.sub("", family)
+        if stripped == family or not stripped:
+            return family
+        family = stripped
+
+
+def matches(metric: Metric, result: Result) -> bool:
+    """Whether a result is one the metric counts."""
+    rule = metric.match
+    if rule.source != result.source or rule.metric != result.metric or not fnmatchcase(result.task, rule.task):
+        return False
+    if rule.scorer is not None and (result.scorer is None or not fnmatchcase(result.scorer, rule.scorer)):
+        return False
+    return all(result.labels.get(key) == value for key, value in rule.labels.items())
+
+
+def level_of(metric: Metric, value: float) -> LevelName | None:
+    """The highest level whose cut-off the value crosses, or None."""
+    reached = [name for name in metric.defined_levels() if metric.levels[name].holds(value)]
+    return reached[-1] if reached else None
+
+
+def near_miss_of(metric: Metric, value: float) -> LevelName | None:
+    """The highest level above the value's own whose cut-off is within the near-miss band of it, or None."""
+    if metric.near_miss is None:
+        return None
+    reached = level_of(metric, value)
+    floor = reached.rank if reached is not None else -1
+    missed = [
+        name
+        for name in metric.defined_levels()
+        if name.rank > floor and 0 <= metric.levels[name].gap(value) <= metric.near_miss.within + BAND_EPSILON
+    ]
+    return missed[-1] if missed else None
+
+
+@dataclass(frozen=True)
+class _Hit:
+    index: int
+    metric: Metric
+    level: LevelName | None
+    near_miss: LevelName | None
+    severity: Severity | None
+
+    def weight(self) -> tuple[int, int, int, int]:
+        # Most severe level first; between equal levels the worse severity, then a near miss, then policy order.
+        level = self.level.rank if self.level is not None else -1
+        sev = -severity_rank(self.severity) if self.severity is not None else -9
+        miss = self.near_miss.rank if self.near_miss is not None else -1
+        return (level, sev, miss, -self.index)
+
+
+def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decision:
+    """Decide what one evaluation result means under the policy; the most severe matching metric decides."""
+    require_aware(now)
+    hits: list[_Hit] = []
+    for index, metric in enumerate(policy.metrics):
+        if matches(metric, result):
+            level = level_of(metric, result.value)
+            severity = policy.categories[metric.category].levels[level].severity if level is not None else None
+            hits.append(_Hit(index, metric, level, near_miss_of(metric, result.value), severity))
+    if not hits:
+        return _empty(
+            policy,
+            f"no metric in policy {policy.version} matches {result.source} task {result.task!r} metric "
+            f"{result.metric!r}, so the result is stored and counted only.",
+        )
+    best = max(hits, key=_Hit.weight)
+    metric, category = best.metric, policy.categories[best.metric.category]
+    matched = tuple(hit.metric.id for hit in hits)
+    family = model_family(result.model)
+    others = [hit for hit in hits if hit is not best]
+    tail = ""
+    if others:
+        tail = f"; {metric.id} decided over " + ", ".join(
+            f"{hit.metric.id} ({hit.level.value if hit.level else 'no level'})" for hit in others
+        )
+    if best.level is None:
+        if best.near_miss is not None:
+            cut = metric.levels[best.near_miss]
+            what = f"is within {metric.near_miss.within if metric.near_miss else 0:g} of the {best.near_miss.value} "
+            what += f"cut-off {cut}, a near miss recorded for the digest"
+        else:
+            what = "crosses no cut-off"
+        sentence = f"{metric.id} = {result.value:g} on {family} {what}, so no incident is opened{tail}."
+        return _empty(policy, sentence, matched=matched, metric=metric, near_miss=best.near_miss)
+    cut = metric.levels[best.level]
+    near = (
+        f", within reach of the {best.near_miss.value} cut-off {metric.levels[best.near_miss]}"
+        if best.near_miss
+        else ""
+    )
+    reached = category.levels[best.level]
+    sentence = (
+        f"{metric.id} = {result.value:g} on {family} meets the {best.level.value} cut-off {cut} for "
+        f"{metric.category}{near}, so it is {reached.severity.value} for route {reached.route}{tail}."
+    )
+    return decide(
+        policy=policy,
+        now=now,
+        category_id=metric.category,
+        category=category,
+        level_name=best.level,
+        severity=reached.severity,
+        matched=matched,
+        metric_id=metric.id,
+        near_miss=best.near_miss,
+        dedup=DedupKey(metric.category, family, metric.id, best.level.value),
+        dedup_window=metric.dedup_window,
+        explanation=sentence,
+    )
+
+
+def evaluate_report(report: Report, *, policy: Policy, now: datetime) -> Decision:
+    """Decide where a human report goes: the category's lowest level, raised to the level the severity asks for."""
+    require_aware(now)
+    category_id = report.category or policy.reports.default_category
+    category = policy.categories.get(category_id)
+    if category is None:
+        raise InvalidInput(
+            f"Unknown category {category_id!r}; choose one of: " + ", ".join(sorted(policy.categories)),
+            field="category",
+        )
+    wanted = policy.reports.levels_by_severity[report.severity]
+    defined = category.defined_levels()
+    at_or_below = [name for name in defined if name.rank <= wanted.rank]
+    level_name = at_or_below[-1] if at_or_below else defined[0]
+    level = category.levels[level_name]
+    # The policy's severity for the level is a floor; a reporter may only make it worse.
+    severity = min(report.severity, level.severity, key=severity_rank)
+    sentence = (
+        f"A human report filed as {report.severity.value} in {category_id} asks for {wanted.value} and gets "
+        f"{level_name.value}, so it is {severity.value} for route {level.route}."
+    )
+    return decide(
+        policy=policy,
+        now=now,
+        category_id=category_id,
+        category=category,
+        level_name=level_name,
+        severity=severity,
+        matched=(),
+        metric_id=None,
+        near_miss=None,
+        # Every human report is its own incident: people do not retry the way pipelines do.
+        dedup=None,
+        dedup_window=None,
+        explanation=sentence,
+    )
+
+
+def decide(
+    *,
+    policy: Policy,
+    now: datetime,
+    category_id: str,
+    category: Category,
+    level_name: LevelName,
+    severity: Severity,
+    matched: tuple[str, ...],
+    metric_id: str | None,
+    near_miss: LevelName | None,
+    dedup: DedupKey | None,
+    dedup_window: timedelta | None,
+    explanation: str,
+) -> Decision:
+    level = category.levels[level_name]
+    route = policy.routes[level.route]
+    deadlines = tuple(
+        StartedDeadline(did, policy.deadlines[did].due_at(start=now, tz=policy.tz)) for did in level.deadlines
+    )
+    return Decision(
+        matched=matched,
+        metric=metric_id,
+        category=category_id,
+        level=level_name,
+        near_miss=near_miss,
+        severity=severity,
+        route=level.route,
+        channel=route.channel,
+        restricted=category.restricted,
+        actions=level.actions,
+        deadlines=deadlines,
+        ack_due=now + route.ack_window,
+        dedup_key=dedup,
+        dedup_window=dedup_window,
+        policy_version=policy.version,
+        policy_hash=policy.content_hash,
+        explanation=explanation,
+    )
+
+
+def _empty(
+    policy: Policy,
+    explanation: str,
+    *,
+    matched: tuple[str, ...] = (),
+    metric: Metric | None = None,
+    near_miss: LevelName | None = None,
+) -> Decision:
+    return Decision(
+        matched=matched,
+        metric=metric.id if metric else None,
+        category=metric.category if metric else None,
+        level=None,
+        near_miss=near_miss,
+        severity=None,
+        route=None,
+        channel=None,
+        restricted=bool(metric and policy.categories[metric.category].restricted),
+        actions=(),
+        deadlines=(),
+        ack_due=None,
+        dedup_key=None,
+        dedup_window=None,
+        policy_version=policy.version,
+        policy_hash=policy.content_hash,
+        explanation=explanation,
+    )

@@ -1,0 +1,200 @@
+"""Typed Block Kit builders. slack_sdk validates element limits; this module adds Slack's block-count limits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.common.limits import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX
+from bot.common.vocabulary import CLOSED, Status
+from bot.slack.ids import ActionId, BlockId
+from bot.slack.text import channel_link, mention, render, slack_date, slack_escape, truncate
+from db.models import Incident, IncidentDeadline
+
+SEVERITY_BADGE = {"sev1": "🔴", "sev2": "🟠", "sev3": "🟡", "sev4": "🔵"}
+
+
+class BlockLimitError(ValueError):
+    """A message or view would break one of Slack's block limits."""
+
+
+def as_dicts(blocks: Sequence[Block], *, limit: int = MESSAGE_BLOCKS_MAX) -> list[dict[str, Any]]:
+    """Validate every block (slack_sdk checks lengths) and the block count, and return JSON-ready dicts."""
+    if len(blocks) > limit:
+        raise BlockLimitError(f"{len(blocks)} blocks, Slack allows {limit}")
+    return [block.to_dict() for block in blocks]
+
+
+def section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_TEXT_MAX)))
+
+
+def card_text(incident: Incident, *, redacted: bool = False) -> str:
+    """The notification text of the card (what phones and screen readers show)."""
+    return render("slack/card_fallback.j2", incident=incident, redacted=redacted)
+
+
+def relative(due: datetime, now: datetime) -> str:
+    """'in 3h 20m' or 'overdue by 2d 1h': a countdown as of `now` (the card is re-rendered when timers fire)."""
+    seconds = int((due - now).total_seconds())
+    minutes = abs(seconds) // 60
+    days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    parts = [f"{days}d"] if days else []
+    if hours or days:
+        parts.append(f"{hours}h")
+    if not days:
+        parts.append(f"{mins}m")
+    span = " ".join(parts)
+    return f"in {span}" if seconds >= 0 else f"overdue by {span}"
+
+
+def incident_card(
+    incident: Incident,
+    *,
+    deadlines: Sequence[IncidentDeadline] = (),
+    now: datetime | None = None,
+    redacted: bool = False,
+) -> list[dict[str, Any]]:
+    """The incident card: everything a triager needs at a glance, with the buttons its status allows."""
+    now = now or incident.updated_at
+    if redacted:
+        return _redacted_card(incident)
+    badge = SEVERITY_BADGE.get(incident.severity, "⚪")
+    lock = "🔒 " if incident.restricted else ""
+    header = truncate(f"{badge} {lock}{incident.ref} · {incident.title}", HEADER_TEXT_MAX)
+    model = slack_escape(incident.model or "—")
+    if incident.checkpoint:
+        model += f" @ {slack_escape(incident.checkpoint)}"
+    status = incident.status
+    if incident.snoozed_until and incident.snoozed_until > now:
+        status += f" · snoozed until {slack_date(incident.snoozed_until)}"
+    level = f"{incident.level or '—'} · {slack_escape(incident.category)}"
+    ack = "—"
+    if incident.status == "triggered" and incident.ack_due_at:
+        ack = f"{slack_date(incident.ack_due_at)} ({relative(incident.ack_due_at, now)})"
+    elif incident.acknowledged_at:
+        ack = f"acknowledged {slack_date(incident.acknowledged_at)}"
+    paged = ", ".join(mention(user) for user in incident.paged[:8]) or "nobody yet"
+    fields = [
+        f"*Severity*\n{incident.severity}",
+        f"*Status*\n{truncate(status, 1900)}",
+        f"*Level · category*\n{truncate(level, 1900)}",
+        f"*Model*\n{truncate(model, 1900)}",
+        f"*Assignee*\n{mention(incident.assignee)}",
+        f"*Paged*\n{truncate(paged, 1900)}",
+        f"*Ack due*\n{ack}",
+        f"*Policy*\n{slack_escape(incident.policy_version or 'none')} · step {incident.escalation_level + 1}",
+    ]
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
+        SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields]),
+    ]
+    if deadlines:
+        lines = [
+            f"{'⏰' if d.status == 'running' else '🚨' if d.status == 'overdue' else '✅'} *{slack_escape(d.name)}* — "
+            + (
+                f"due {slack_date(d.due_at)} ({relative(d.due_at, now)})"
+                if d.status in ("running", "overdue")
+                else d.status
+            )
+            for d in deadlines[:10]
+        ]
+        blocks.append(section("\n".join(lines)))
+    if incident.description:
+        note = f"… _(truncated: {len(incident.description):,} characters in all; `show {incident.ref}`)_"
+        blocks.append(section(truncate(slack_escape(incident.description), SECTION_TEXT_MAX, note)))
+    if incident.actions:
+        actions = "\n".join(f"• {slack_escape(action)}" for action in incident.actions[:10])
+        blocks.append(section(truncate("*Required actions*\n" + actions, SECTION_TEXT_MAX)))
+    if incident.links:
+        links = " · ".join(slack_escape(link) for link in incident.links[:5])
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate("Links: " + links, 2000))]))
+    if incident.result_count and incident.last_value is not None and incident.worst_value is not None:
+        grouped = (
+            f"*{incident.result_count:,} results* · last {incident.last_value:.4g} · worst {incident.worst_value:.4g}"
+        )
+        if incident.last_seen_at:
+            grouped += f" · last seen {slack_date(incident.last_seen_at)}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=grouped)]))
+    context = f"Reported by {mention(incident.reporter)} · opened {slack_date(incident.created_at)}"
+    if incident.deployment:
+        context += f" · {slack_escape(incident.deployment)}"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, 2000))]))
+    if incident.explanation:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=truncate(slack_escape(incident.explanation), 2000))])
+        )
+    buttons = card_buttons(incident)
+    if buttons:
+        blocks.append(ActionsBlock(block_id=BlockId.CARD_ACTIONS, elements=buttons))
+    return as_dicts(blocks)
+
+
+def _redacted_card(incident: Incident) -> list[dict[str, Any]]:
+    """What channels other than the private route see of a restricted incident: that it exists, and where."""
+    badge = SEVERITY_BADGE.get(incident.severity, "⚪")
+    text = (
+        f"A restricted incident ({incident.severity}, {incident.status}). Its details are only in "
+        f"{channel_link(incident.channel_id)}; ask the safety lead for access."
+    )
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=f"{badge} 🔒 {incident.ref} · restricted incident", emoji=True)),
+        section(text),
+    ]
+    return as_dicts(blocks)
+
+
+def card_buttons(incident: Incident) -> list[ButtonElement]:
+    """The buttons that make sense for the incident's status."""
+    value = str(incident.id)
+    status = Status(incident.status)
+    if status in CLOSED:
+        return [ButtonElement(text="Reopen", action_id=ActionId.REOPEN, value=value)]
+    buttons = []
+    if status == Status.TRIGGERED:
+        buttons.append(ButtonElement(text="Acknowledge", action_id=ActionId.ACKNOWLEDGE, value=value, style="primary"))
+    if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
+        buttons.append(ButtonElement(text="Escalate", action_id=ActionId.ESCALATE, value=value))
+        buttons.append(ButtonElement(text="Snooze", action_id=ActionId.SNOOZE, value=value))
+    buttons.append(
+        ButtonElement(
+            text="Resolve",
+            action_id=ActionId.RESOLVE,
+            value=value,
+            style="danger",
+            confirm=ConfirmObject(
+                title="Resolve incident?",
+                text=f"Resolve {incident.ref}? It can be reopened later.",
+                confirm="Resolve",
+                deny="Cancel",
+            ),
+        )
+    )
+    return buttons
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """Long mrkdwn text split into sections at line breaks, within Slack's limits."""
+    sections: list[str] = []
+    current = ""
+    for line in text.splitlines():
+        if len(current) + len(line) + 1 > SECTION_TEXT_MAX:
+            sections.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        sections.append(current)
+    return as_dicts([section(part) for part in sections[:MESSAGE_BLOCKS_MAX]])

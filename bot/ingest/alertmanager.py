@@ -1,25 +1,116 @@
-"""Alertmanager webhook v4: firing alerts become results, resolved ones resolve."""
+"""Alertmanager webhook v4, validated by pydantic models: firing alerts become results, resolved ones resolve."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from bot.common.clock import require_aware
 from bot.common.errors import InvalidInput
-from bot.ingest.fields import decode_json, kind_of, labels_field, text_field, timestamp_field, url_or_none
+from bot.ingest.fields import decode_json, kind_of
+from bot.ingest.payloads import STRIPPED, Labels, Timestamp, Url, refuse, storable, text_constraints, validate
 from bot.policy.triage import Result
-
-if TYPE_CHECKING:
-    pass
 
 # Alertmanager's "never" for endsAt while an alert is firing.
 _GO_ZERO_TIME: Final = datetime(1, 1, 1, tzinfo=UTC)
+
+Status = Literal["firing", "resolved"]
+
+
+def _with_alertname(labels: dict[str, str]) -> dict[str, str]:
+    if "alertname" not in labels:
+        raise refuse("label_required", at="alertname")
+    return labels
+
+
+def _empty_is_none(raw: object) -> object:
+    # Alertmanager always sends a fingerprint; other senders may send "", which means "derive one".
+    return None if raw == "" else raw
+
+
+_LINK: Final = TypeAdapter(Url | None)
+
+
+def _odd_link_is_none(raw: object) -> str | None:
+    # A generator link is a convenience; an odd one must not cost the alert (Alertmanager drops 4xx answers).
+    try:
+        return _LINK.validate_python(raw or None)
+    except ValidationError:
+        return None
+
+
+# Alertmanager's is 16 hex digits (FNV-64a); other senders get room for a SHA-256 in hex.
+Fingerprint = Annotated[str, text_constraints(64), AfterValidator(storable), STRIPPED]
+
+
+class AlertPayload(BaseModel):
+    """One alert of a notification. Keys Tripwire does not read (silenceURL, ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Status
+    labels: Annotated[Labels, AfterValidator(_with_alertname)]
+    starts_at: Timestamp = Field(alias="startsAt")
+    fingerprint: Annotated[Fingerprint | None, BeforeValidator(_empty_is_none)] = None
+    # Read only for resolved alerts: a firing one carries Go's zero time, or whatever its sender puts there.
+    ends_at: Timestamp | None = Field(None, alias="endsAt")
+    # Read only for firing alerts: the value annotation becomes the result's value.
+    annotations: dict[str, Any] = Field(default_factory=dict)
+    generator_url: Annotated[str | None, BeforeValidator(_odd_link_is_none)] = Field(None, alias="generatorURL")
+
+    @field_validator("ends_at", mode="wrap")
+    @classmethod
+    def _ends_at_when_resolved(cls, raw: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        return handler(raw) if raw and info.data.get("status") == "resolved" else None
+
+    @field_validator("annotations", mode="wrap")
+    @classmethod
+    def _annotations_when_firing(cls, raw: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        return handler(raw) if raw and info.data.get("status") == "firing" else {}
+
+
+class AlertmanagerPayload(BaseModel):
+    """A webhook v4 notification; only version, status and alerts are read."""
+
+    # receiver, groupLabels, commonLabels, commonAnnotations, externalURL, groupKey and truncatedAlerts are
+    # accepted unread: each alert carries what Tripwire needs, and a sender's oddity there must not cost alerts.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: Literal["4"]
+    status: Status
+    # No upper bound: a large alert group refused with 400 would be dropped, not retried; the body limit holds.
+    alerts: Annotated[list[AlertPayload], Field(min_length=1)]
+
+
+_NOT_ALERTS: Final = "alerts must be a non-empty list of alerts"
+_MESSAGES: Final = {
+    ("version", "missing"): 'version must be "4" (Alertmanager webhook v4), got None',
+    ("version", "literal_error"): 'version must be "4" (Alertmanager webhook v4), got {got}',
+    ("status", "missing"): '{field} must be "firing" or "resolved", got None',
+    ("status", "literal_error"): '{field} must be "firing" or "resolved", got {got}',
+    ("alerts", "missing"): _NOT_ALERTS,
+    ("alerts", "list_type"): _NOT_ALERTS,
+    ("alerts", "too_short"): _NOT_ALERTS,
+    ("alerts", "model_type"): "{field} must be an alert object, got {kind}",
+    ("annotations", "dict_type"): "{field} must be an object, got {kind}",
+}
 
 
 @dataclass(frozen=True)
@@ -44,78 +135,43 @@ class AlertBatch:
     resolved: list[AlertKey]
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Alertmanager webhook v4
-
-
 def parse_alertmanager(body: bytes, *, received_at: datetime) -> AlertBatch:
     """Firing alerts as results and resolved ones as keys, from an Alertmanager webhook (version 4)."""
     require_aware(received_at, "received_at")
     document = decode_json(body)
     if not isinstance(document, dict):
         raise InvalidInput(f"An Alertmanager webhook is a JSON object, got {kind_of(document)}", field="body")
-    version = document.get("version")
-    if version != "4":
-        raise InvalidInput(f'version must be "4" (Alertmanager webhook v4), got {version!r}', field="version")
-    _status(document.get("status"), "status")
-    alerts = document.get("alerts")
-    if not isinstance(alerts, list) or not alerts:
-        raise InvalidInput("alerts must be a non-empty list of alerts", field="alerts")
+    # Problems are named in reading order: version, status, then each alert's status, labels, startsAt, ...
+    notification = validate(AlertmanagerPayload, document, messages=_MESSAGES)
     batch = AlertBatch(firing=[], resolved=[])
-    for index, raw in enumerate(alerts):
-        _add_alert(batch, raw, f"alerts[{index}]")
+    for alert in notification.alerts:
+        fingerprint = alert.fingerprint or _derived_fingerprint(alert.labels)
+        if alert.status == "resolved":
+            ends_at = None if alert.ends_at == _GO_ZERO_TIME else alert.ends_at
+            batch.resolved.append(AlertKey(fingerprint, alert.starts_at, ends_at))
+        else:
+            batch.firing.append(_firing_result(alert, fingerprint))
     return batch
 
 
-def _add_alert(batch: AlertBatch, raw: object, where: str) -> None:
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"{where} must be an alert object, got {kind_of(raw)}", field=where)
-    status = _status(raw.get("status"), f"{where}.status")
-    if "labels" not in raw:
-        raise InvalidInput(f"{where}.labels is required", field=f"{where}.labels")
-    labels = labels_field(raw["labels"], f"{where}.labels")
-    if "alertname" not in labels:
-        raise InvalidInput(f"{where}.labels.alertname is required", field=f"{where}.labels.alertname")
-    if "startsAt" not in raw:
-        raise InvalidInput(f"{where}.startsAt is required", field=f"{where}.startsAt")
-    starts_at = timestamp_field(raw["startsAt"], f"{where}.startsAt")
-    fingerprint = _fingerprint(raw.get("fingerprint"), labels, f"{where}.fingerprint")
-    if status == "resolved":
-        ends_at = timestamp_field(raw["endsAt"], f"{where}.endsAt") if raw.get("endsAt") else None
-        batch.resolved.append(AlertKey(fingerprint, starts_at, None if ends_at == _GO_ZERO_TIME else ends_at))
-        return
-    annotations = raw.get("annotations") or {}
-    if not isinstance(annotations, dict):
-        raise InvalidInput(
-            f"{where}.annotations must be an object, got {kind_of(annotations)}", field=f"{where}.annotations"
-        )
-    batch.firing.append(
-        Result(
-            source="alertmanager",
-            model=labels.get("model") or labels.get("job") or "unknown",
-            checkpoint=labels.get("checkpoint"),
-            task=labels["alertname"],
-            metric=labels["alertname"],
-            value=_annotation_value(annotations.get("value")),
-            # Repeat notifications of one firing share fingerprint and start: duplicates. A re-fire starts anew.
-            run_id=alert_run_id(fingerprint, starts_at),
-            observed_at=starts_at,
-            # A generator link is a convenience; an odd one must not cost the alert (Alertmanager drops 4xx).
-            url=url_or_none(raw.get("generatorURL")),
-            labels=labels,
-        )
+def _firing_result(alert: AlertPayload, fingerprint: str) -> Result:
+    labels = alert.labels
+    return Result(
+        source="alertmanager",
+        model=labels.get("model") or labels.get("job") or "unknown",
+        checkpoint=labels.get("checkpoint"),
+        task=labels["alertname"],
+        metric=labels["alertname"],
+        value=_annotation_value(alert.annotations.get("value")),
+        # Repeat notifications of one firing share fingerprint and start: duplicates. A re-fire starts anew.
+        run_id=alert_run_id(fingerprint, alert.starts_at),
+        observed_at=alert.starts_at,
+        url=alert.generator_url,
+        labels=labels,
     )
 
 
-def _status(raw: object, field: str) -> str:
-    if raw not in ("firing", "resolved"):
-        raise InvalidInput(f'{field} must be "firing" or "resolved", got {raw!r}', field=field)
-    return str(raw)
-
-
-def _fingerprint(raw: object, labels: Mapping[str, str], field: str) -> str:
-    if raw is not None and raw != "":
-        return text_field(raw, field, limit=64)
+def _derived_fingerprint(labels: dict[str, str]) -> str:
     # Alertmanager always sends one (FNV-64a of the label set); other senders may not. This stand-in is also
     # stable for a label set, so repeats still deduplicate, but it will not equal Alertmanager's own value.
     canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
@@ -123,6 +179,7 @@ def _fingerprint(raw: object, labels: Mapping[str, str], field: str) -> str:
 
 
 def alert_run_id(fingerprint: str, starts_at: datetime) -> str:
+    """The run_id of one firing: fingerprint, then start time in UTC."""
     # The fingerprint comes first: ingest reads it back (up to the first ":") to resolve the incident.
     return f"{fingerprint}:{starts_at.astimezone(UTC).isoformat()}"
 

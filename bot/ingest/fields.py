@@ -1,17 +1,12 @@
-"""Shared field readers for every input format: each names the offending field as a JSON path."""
+"""Limits and readers shared by every input format: JSON decoding, text checks, what a value is called."""
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
+from typing import Any, Final
 
 from bot.common.errors import InvalidInput
-
-if TYPE_CHECKING:
-    pass
 
 SOURCES: Final = ("inspect", "lm-eval", "alertmanager", "json")
 MAX_RESULTS_PER_REQUEST: Final = 10_000
@@ -19,24 +14,8 @@ MAX_TEXT: Final = 500
 # Links carry query strings, so they get more room than names (the results table allows 2000).
 MAX_URL: Final = 2_000
 MAX_LABELS: Final = 100
-
-RESULT_KEYS: Final = (
-    "source",
-    "model",
-    "checkpoint",
-    "task",
-    "scorer",
-    "metric",
-    "value",
-    "stderr",
-    "run_id",
-    "observed_at",
-    "url",
-    "labels",
-)
-REQUIRED_FIELDS: Final = ("source", "model", "task", "metric", "value", "run_id")
-# RFC 3986 never allows these unescaped; refusing them also keeps a link intact inside Slack's <url|label>.
-_URL_FORBIDDEN: Final = frozenset('<>"|{}\\^`')
+NUL_PROBLEM: Final = "contains a NUL character (\\u0000), which cannot be stored"
+SURROGATE_PROBLEM: Final = "is not valid Unicode: it holds an unpaired surrogate (a lone \\ud800-\\udfff escape)"
 
 
 class NonFinite:
@@ -53,6 +32,7 @@ class NonFinite:
 
 
 def decode_json(body: bytes) -> Any:
+    """The body as JSON, with NaN/Infinity literals as NonFinite; InvalidInput on field "body" otherwise."""
     try:
         # utf-8-sig: a byte-order mark from a Windows editor is not worth a refusal.
         text = body.decode("utf-8-sig")
@@ -72,6 +52,7 @@ def decode_json(body: bytes) -> Any:
 
 
 def text_field(raw: object, field: str, *, limit: int = MAX_TEXT) -> str:
+    """A stripped, non-empty, storable string of at most limit characters, or InvalidInput naming field."""
     if not isinstance(raw, str):
         raise InvalidInput(f"{field} must be a string, got {kind_of(raw)}", field=field)
     text = raw.strip()
@@ -79,38 +60,26 @@ def text_field(raw: object, field: str, *, limit: int = MAX_TEXT) -> str:
         raise InvalidInput(f"{field} must not be empty", field=field)
     if len(text) > limit:
         raise InvalidInput(f"{field} is {len(text)} characters; the limit is {limit}", field=field)
+    problem = unstorable(text)
+    if problem is not None:
+        raise InvalidInput(f"{field} {problem}", field=field)
     return text
 
 
-def optional_text_field(raw: object, field: str) -> str | None:
-    return None if raw is None else text_field(raw, field)
-
-
-def number_field(raw: object, field: str) -> float:
-    if isinstance(raw, NonFinite):
-        raise InvalidInput(f"{field} must be a finite number, not {raw.literal}", field=field)
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise InvalidInput(f"{field} must be a number, got {kind_of(raw)}", field=field)
+def unstorable(text: str) -> str | None:
+    """Why the database could not store this text (a NUL, a lone surrogate), or None when it can."""
+    # PostgreSQL text refuses NUL; no driver can encode a lone surrogate, which JSON's \ud800 escape produces.
+    if "\x00" in text:
+        return NUL_PROBLEM
     try:
-        value = float(raw)
-    except OverflowError:
-        raise InvalidInput(f"{field} is too large to be a measurement", field=field) from None
-    if not math.isfinite(value):
-        # 1e999 parses as an infinite float without ever reaching parse_constant.
-        raise InvalidInput(f"{field} must be a finite number, not {value}", field=field)
-    return value
-
-
-def stderr_field(raw: object, field: str) -> float | None:
-    if raw is None:
-        return None
-    value = number_field(raw, field)
-    if value < 0:
-        raise InvalidInput(f"{field} must not be negative, got {value}", field=field)
-    return value
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_PROBLEM
+    return None
 
 
 def finite_or_none(raw: object) -> float | None:
+    """The number as a finite float, or None for anything else (text, booleans, NaN, overflow)."""
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
     try:
@@ -120,59 +89,8 @@ def finite_or_none(raw: object) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def timestamp_field(raw: object, field: str) -> datetime:
-    text = text_field(raw, field, limit=64)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"{field} must be an ISO 8601 time with an offset, like 2026-05-01T12:00:00Z; got {text!r}", field=field
-        ) from None
-    if moment.utcoffset() is None:
-        raise InvalidInput(
-            f"{field} has no UTC offset ({text!r}); add Z or +hh:mm so the time is not guessed", field=field
-        )
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise InvalidInput(f"{field} is out of range: {text!r}", field=field) from None
-
-
-def url_field(raw: object, field: str) -> str | None:
-    if raw is None:
-        return None
-    text = text_field(raw, field, limit=MAX_URL)
-    parts = urlsplit(text)
-    bad = any(char.isspace() or ord(char) < 32 or char in _URL_FORBIDDEN for char in text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or bad:
-        raise InvalidInput(
-            f'{field} must be an http(s) URL without spaces or <>|"{{}}; got {text[:100]!r}', field=field
-        )
-    return text
-
-
-def url_or_none(raw: object) -> str | None:
-    try:
-        return url_field(raw or None, "url")
-    except InvalidInput:
-        return None
-
-
-def labels_field(raw: object, field: str) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"{field} must be an object of string values, got {kind_of(raw)}", field=field)
-    if len(raw) > MAX_LABELS:
-        raise InvalidInput(f"{field} has {len(raw)} entries; the limit is {MAX_LABELS}", field=field)
-    return {text_field(key, field): text_field(value, f"{field}.{key}") for key, value in raw.items()}
-
-
-def json_path(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
 def kind_of(raw: object) -> str:
+    """What a decoded JSON value is, as an error message says it: "a string", "null", "NaN"."""
     if raw is None:
         return "null"
     if isinstance(raw, bool):
@@ -189,4 +107,5 @@ def kind_of(raw: object) -> str:
 
 
 def first_line(text: str) -> str:
+    """The first line of text, at most 300 characters; "" for blank text."""
     return text.strip().splitlines()[0][:300] if text.strip() else ""

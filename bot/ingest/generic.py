@@ -1,35 +1,66 @@
-"""The generic JSON hook: one result or {"results": [...]}."""
+"""The generic JSON hook: one result or {"results": [...]}, validated by pydantic models."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bot.common.clock import require_aware
 from bot.common.errors import InvalidInput
-from bot.ingest.fields import (
-    MAX_RESULTS_PER_REQUEST,
-    REQUIRED_FIELDS,
-    RESULT_KEYS,
-    SOURCES,
-    decode_json,
-    json_path,
-    kind_of,
-    labels_field,
-    number_field,
-    optional_text_field,
-    stderr_field,
-    text_field,
-    timestamp_field,
-    url_field,
-)
+from bot.ingest.fields import MAX_RESULTS_PER_REQUEST, SOURCES, decode_json, kind_of
+from bot.ingest.payloads import Labels, NonNegative, Number, Text, Timestamp, Url, refuse, validate
 from bot.policy.triage import Result
 
-if TYPE_CHECKING:
-    pass
 
-# ---------------------------------------------------------------------------------------------------------------
-# The generic JSON hook
+def _known_source(source: str) -> str:
+    if source not in SOURCES:
+        raise refuse("unknown_source", source=source)
+    return source
+
+
+class EvalResultPayload(BaseModel):
+    """One result as a pipeline posts it; unknown keys are refused so a misspelt optional field is not lost."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Annotated[Text, AfterValidator(_known_source)]
+    model: Text
+    checkpoint: Text | None = None
+    task: Text
+    scorer: Text | None = None
+    metric: Text
+    value: Number
+    stderr: NonNegative | None = None
+    run_id: Text
+    # Absent means "now": the hook's receive time.
+    observed_at: Timestamp | None = None
+    url: Url | None = None
+    labels: Labels = Field(default_factory=dict)
+
+
+class EvalBatchPayload(BaseModel):
+    """Several results in one request, in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    results: Annotated[list[EvalResultPayload], Field(min_length=1, max_length=MAX_RESULTS_PER_REQUEST)]
+
+
+# Messages for errors about a result object or the batch around it; leaf fields use payloads.MESSAGES.
+_UNKNOWN_RESULT_KEY: Final = f"Unknown key {{key!r}}; a result has only: {', '.join(EvalResultPayload.model_fields)}"
+_RESULT_MESSAGES: Final = {
+    ("", "extra_forbidden"): _UNKNOWN_RESULT_KEY,
+}
+_BATCH_MESSAGES: Final = {
+    ("", "extra_forbidden"): 'A batch has only a "results" list; unknown key {key!r}',
+    ("results", "extra_forbidden"): _UNKNOWN_RESULT_KEY,
+    ("results", "list_type"): "results must be a list of result objects, got {kind}",
+    ("results", "too_short"): "results must not be empty",
+    ("results", "too_long"): f"results has {{count}} entries; send at most {MAX_RESULTS_PER_REQUEST} per request",
+    ("results", "model_type"): "{field} must be a result object, got {kind}",
+}
 
 
 def parse_eval_payload(body: bytes, *, received_at: datetime) -> list[Result]:
@@ -41,53 +72,26 @@ def parse_eval_payload(body: bytes, *, received_at: datetime) -> list[Result]:
             f'The body must be a JSON object (one result, or {{"results": [...]}}), got {kind_of(document)}',
             field="body",
         )
+    # Unknown and missing keys of a result are named before its values, as senders have always been told.
     if "results" not in document:
-        return [_json_result(document, "", received_at)]
-    extra = sorted(set(document) - {"results"})
-    if extra:
-        raise InvalidInput(f'A batch has only a "results" list; unknown key {extra[0]!r}', field=extra[0])
-    items = document["results"]
-    if not isinstance(items, list):
-        raise InvalidInput(f"results must be a list of result objects, got {kind_of(items)}", field="results")
-    if not items:
-        raise InvalidInput("results must not be empty", field="results")
-    if len(items) > MAX_RESULTS_PER_REQUEST:
-        raise InvalidInput(
-            f"results has {len(items)} entries; send at most {MAX_RESULTS_PER_REQUEST} per request", field="results"
-        )
-    return [_json_result(item, f"results[{index}]", received_at) for index, item in enumerate(items)]
+        single = validate(EvalResultPayload, document, messages=_RESULT_MESSAGES, keys_first=True)
+        return [_result(single, received_at)]
+    batch = validate(EvalBatchPayload, document, messages=_BATCH_MESSAGES, keys_first=True)
+    return [_result(item, received_at) for item in batch.results]
 
 
-def _json_result(raw: object, where: str, received_at: datetime) -> Result:
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"{where or 'The body'} must be a result object, got {kind_of(raw)}", field=where or "body")
-    unknown = sorted(set(raw) - set(RESULT_KEYS))
-    if unknown:
-        raise InvalidInput(
-            f"Unknown key {unknown[0]!r}; a result has only: {', '.join(RESULT_KEYS)}",
-            field=json_path(where, unknown[0]),
-        )
-    for name in REQUIRED_FIELDS:
-        if name not in raw:
-            raise InvalidInput(f"{json_path(where, name)} is required", field=json_path(where, name))
-    source = text_field(raw["source"], json_path(where, "source"))
-    if source not in SOURCES:
-        raise InvalidInput(
-            f"{json_path(where, 'source')} must be one of {', '.join(SOURCES)}; got {source!r}",
-            field=json_path(where, "source"),
-        )
-    observed = raw.get("observed_at")
+def _result(payload: EvalResultPayload, received_at: datetime) -> Result:
     return Result(
-        source=source,
-        model=text_field(raw["model"], json_path(where, "model")),
-        checkpoint=optional_text_field(raw.get("checkpoint"), json_path(where, "checkpoint")),
-        task=text_field(raw["task"], json_path(where, "task")),
-        scorer=optional_text_field(raw.get("scorer"), json_path(where, "scorer")),
-        metric=text_field(raw["metric"], json_path(where, "metric")),
-        value=number_field(raw["value"], json_path(where, "value")),
-        stderr=stderr_field(raw.get("stderr"), json_path(where, "stderr")),
-        run_id=text_field(raw["run_id"], json_path(where, "run_id")),
-        observed_at=received_at if observed is None else timestamp_field(observed, json_path(where, "observed_at")),
-        url=url_field(raw.get("url"), json_path(where, "url")),
-        labels=labels_field(raw.get("labels"), json_path(where, "labels")),
+        source=payload.source,
+        model=payload.model,
+        checkpoint=payload.checkpoint,
+        task=payload.task,
+        scorer=payload.scorer,
+        metric=payload.metric,
+        value=payload.value,
+        stderr=payload.stderr,
+        run_id=payload.run_id,
+        observed_at=payload.observed_at or received_at,
+        url=payload.url,
+        labels=payload.labels,
     )

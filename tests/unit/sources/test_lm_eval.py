@@ -195,6 +195,11 @@ def with_changes(**changes: Any) -> dict[str, Any]:
         pytest.param(encode(with_changes(date="2026-11-23")), "date", "unix time", id="date-string"),
         pytest.param(encode(with_changes(date=True)), "date", "unix time", id="date-bool"),
         pytest.param(encode(with_changes(date=1e20)), "date", "not a usable unix time", id="date-out-of-range"),
+        # Names the database could not store are refused, as on the webhooks.
+        pytest.param(encode(with_changes(model_name="org/\x00x")), "model_name", "NUL character", id="nul-in-model"),
+        pytest.param(
+            encode(with_changes(model_name="org/\ud800x")), "model_name", "unpaired surrogate", id="surrogate-in-model"
+        ),
     ],
 )
 def test_bad_results_files_are_refused(body: bytes, field: str, phrase: str) -> None:

@@ -4,17 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit install clean bench
+.PHONY: run test lint types unit install lock clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+# Everything `run` and `test` need: the dev tools, the Inspect and PostgreSQL extras, at the versions in constraints.txt.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,inspect,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-pin constraints.txt to what .venv holds now (after changing a dependency in pyproject.toml and testing it).
+lock: | $(BIN)/python
+	{ echo '# The versions `make` (and so CI) installs: pip freeze of .venv less pip and setuptools. `make lock` rewrites it.'; \
+	  $(BIN)/pip freeze --exclude-editable | grep -vE '^(pip|setuptools)=='; } > constraints.txt
 
 run: $(STAMP)
 	$(BIN)/tripwire dev
@@ -22,6 +28,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --no-cache --check .
+	$(BIN)/lint-imports
 
 types: $(STAMP)
 	$(BIN)/mypy

@@ -64,7 +64,7 @@ def run(kind: str, count: int, batch: int, repeats: int) -> tuple[list[float], l
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as folder:
         for repeat in range(repeats):
-            settings = Settings(  # type: ignore[call-arg]
+            settings = Settings(
                 DATABASE_URL=fresh_url(kind, folder, f"bench_base_{repeat}"), TRIPWIRE_POLICY=str(POLICY)
             )
             core = build_core(settings, clock=ManualClock(now))
@@ -76,7 +76,7 @@ def run(kind: str, count: int, batch: int, repeats: int) -> tuple[list[float], l
             baseline.append(time.perf_counter() - started)
             core.engine.dispose()
 
-            settings = Settings(  # type: ignore[call-arg]
+            settings = Settings(
                 DATABASE_URL=fresh_url(kind, folder, f"bench_full_{repeat}"), TRIPWIRE_POLICY=str(POLICY)
             )
             core = build_core(settings, clock=ManualClock(now))

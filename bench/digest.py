@@ -18,11 +18,12 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
 from bot.app.config import Settings
-from bot.app.wiring import build_core
+from bot.app.wiring import Core, build_core
 from bot.common.clock import ManualClock
 from db.models import EvalResult, Incident
 
@@ -32,12 +33,12 @@ CATEGORIES = ("cyber", "cbrn.bio", "unclassified")
 METRICS = (("cyber.ctf", "inspect", "ctf_web", "accuracy"), ("cyber.wmdp", "lm-eval", "wmdp_cyber", "acc"))
 
 
-def seed(core: object, incidents: int, results: int) -> None:
+def seed(core: Core, incidents: int, results: int) -> None:
     """Bulk-load a year of history (bypassing the services: this measures the digest, not ingestion)."""
     rng = random.Random(7)
-    engine = core.engine  # type: ignore[attr-defined]
+    engine = core.engine
     year = timedelta(days=365).total_seconds()
-    incident_rows = []
+    incident_rows: list[dict[str, Any]] = []
     for i in range(incidents):
         created = NOW - timedelta(seconds=rng.random() * year)
         status = rng.choice(("triggered", "acknowledged", "resolved", "resolved", "dismissed"))
@@ -135,7 +136,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(DATABASE_URL=f"sqlite:///{folder}/digest.db", TRIPWIRE_POLICY=str(POLICY))  # type: ignore[call-arg]
+        settings = Settings(DATABASE_URL=f"sqlite:///{folder}/digest.db", TRIPWIRE_POLICY=str(POLICY))
         core = build_core(settings, clock=ManualClock(NOW))
         started = time.perf_counter()
         seed(core, args.incidents, args.results)

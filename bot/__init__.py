@@ -1,1 +1,1 @@
-"""Tripwire: a Slack bot for AI-safety incidents."""
+"""Tripwire: a Slack bot for AI-safety incidents, held against a written safety policy."""

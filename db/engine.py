@@ -19,11 +19,24 @@ def normalise_url(url: str) -> str:
     return url
 
 
+class DriverNotInstalled(ImportError):
+    """The database URL needs a driver this install lacks; the message names the extra that brings it."""
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite files get WAL, foreign keys and BEGIN IMMEDIATE transactions."""
     url = normalise_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except ImportError as exc:
+            # psycopg is an extra: say which one rather than "No module named 'psycopg'".
+            if url.startswith("postgresql+psycopg"):
+                raise DriverNotInstalled(
+                    "DATABASE_URL is a PostgreSQL URL, but the PostgreSQL driver (psycopg) is not installed: "
+                    "pip install 'tripwire[postgres]'"
+                ) from exc
+            raise
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

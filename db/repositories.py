@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import func, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from bot.common.messages import CardUpdate
 from db.models import (
     Digest,
     DigestChart,
@@ -90,26 +91,32 @@ def list_timeline(*, session: Session, incident_id: int) -> Sequence[TimelineEnt
     return session.exec(statement).all()
 
 
-def enqueue_outbox(
-    *,
-    session: Session,
-    kind: str,
-    channel: str,
-    now: datetime,
-    payload: dict[str, Any] | None = None,
-    incident_id: int | None = None,
-) -> OutboxMessage:
-    """Queue a Slack call in the caller's transaction."""
-    message = OutboxMessage(
-        kind=kind,
-        channel=channel,
-        incident_id=incident_id,
-        payload=payload or {},
+class Queueable(Protocol):
+    """A typed message for the chat tool (bot/common/messages.py): its kind, its address and its payload."""
+
+    kind: ClassVar[str]
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def incident_id(self) -> int | None: ...
+
+    def payload(self) -> dict[str, Any]: ...
+
+
+def enqueue_message(*, session: Session, message: Queueable, now: datetime) -> OutboxMessage:
+    """Queue a typed message for Slack in the caller's transaction."""
+    row = OutboxMessage(
+        kind=message.kind,
+        channel=message.channel,
+        incident_id=message.incident_id,
+        payload=message.payload(),
         created_at=now,
         next_attempt_at=now,
     )
-    session.add(message)
-    return message
+    session.add(row)
+    return row
 
 
 def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
@@ -145,7 +152,7 @@ def later_unsent_card_update(*, session: Session, incident_id: int, channel: str
     statement = select(OutboxMessage.id).where(
         OutboxMessage.incident_id == incident_id,
         OutboxMessage.channel == channel,
-        OutboxMessage.kind == "card.update",
+        OutboxMessage.kind == CardUpdate.kind,
         col(OutboxMessage.status).in_(UNSENT),
         col(OutboxMessage.id) > after_id,
     )

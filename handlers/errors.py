@@ -9,6 +9,7 @@ from slack_bolt import App, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot.common.errors import TripwireError
+from bot.slack.replies import error_text
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 def handle_error(error: Exception, body: dict[str, Any], respond: Respond, client: WebClient) -> BoltResponse | None:
     """Tell the user what to fix (domain errors) or that something broke (logged with its trace)."""
     if isinstance(error, TripwireError):
-        text = str(error)
+        text = error_text(error)
     else:
         log.error("unhandled error in a Slack listener", exc_info=error)
         text = "Something went wrong on Tripwire's side; nothing was changed. The error is logged."

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -126,7 +127,8 @@ def open_bot(
     database_url: str, *, slack_url: str | None = None, clock: Clock = system_clock, **overrides: object
 ) -> Iterator[Tripwire]:
     """A bot with no background work (tests drive timers and the outbox); its database pool is closed after."""
-    client = WebClient(token=BOT_TOKEN, **({"base_url": slack_url} if slack_url else {}))
+    options: dict[str, Any] = {"base_url": slack_url} if slack_url else {}
+    client = WebClient(token=BOT_TOKEN, **options)
     tripwire = create_app(make_settings(database_url, **overrides), client=client, clock=clock, start_worker=False)
     try:
         yield tripwire

@@ -1,36 +1,30 @@
-"""The app factory: one ASGI app (Starlette) around the sync Bolt app, the services, and the outbox worker."""
+"""The app factory: the bot from wiring.py, mounted as one ASGI app (Starlette) around the sync Bolt app."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
-from apscheduler.schedulers.background import BackgroundScheduler
-from slack_bolt import App, BoltContext
+from prometheus_client import CollectorRegistry
+from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.app import metrics
 from bot.app.config import Settings
-from bot.app.jobs import build_scheduler
-from bot.app.leader import Leader
-from bot.app.wiring import Core, build_core
+from bot.app.wiring import Core, build_bolt, build_core
 from bot.common.clock import Clock, system_clock
 from db.migrate import current_revision, head_revision
-from db.repositories import count_incidents_by_status, count_outbox
-from handlers import register_all, webhooks
+from handlers import webhooks
 from handlers.http import BodyTooLarge, error, read_body
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,20 +32,8 @@ class Tripwire(Core):
     """Everything one running bot is made of; tests build one per test."""
 
     bolt: App
-    scheduler: BackgroundScheduler
+    metrics: CollectorRegistry
     asgi: Starlette
-
-    def start_background(self) -> None:
-        """Start the outbox worker and the scheduler (timers, policy reload)."""
-        self.outbox.start()
-        if not self.scheduler.running:
-            self.scheduler.start()
-
-    def stop_background(self) -> None:
-        """Stop the scheduler and the outbox worker."""
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
-        self.outbox.stop()
 
 
 def create_app(
@@ -61,38 +43,26 @@ def create_app(
     clock: Clock = system_clock,
     start_worker: bool = True,
 ) -> Tripwire:
-    """Build the bot: migrate the database, wire services into Bolt, and mount the HTTP routes."""
+    """Build the bot once and mount its HTTP routes; with `start_worker` the ASGI lifespan runs its background work."""
     core = build_core(settings, clock=clock, client=client)
-    policies, incidents, ingest, timers = core.policies, core.incidents, core.ingest, core.timers
-    engine = core.engine
-    if client is None:
-        client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
-    scheduler = build_scheduler(
-        timers=timers,
-        policies=policies,
-        digests=core.digests,
-        leader=Leader(engine),
-        timer_seconds=settings.timer_interval_seconds,
-        policy_seconds=settings.policy_reload_seconds,
-    )
+    bolt = build_bolt(core)
+    registry = metrics.build_registry(uow=core.uow, timers=core.timers, policies=core.policies)
 
-    bolt = App(
-        client=client,
-        signing_secret=settings.slack_signing_secret,
-        process_before_response=settings.process_before_response,
-        token_verification_enabled=False,
-    )
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if not start_worker:
+            yield
+            return
+        with core.running():
+            yield
 
-    @bolt.middleware
-    def inject_services(context: BoltContext, next: Callable[[], Any]) -> None:
-        context["incidents"] = incidents
-        context["settings"] = settings
-        context["policies"] = policies
-        context["digests"] = core.digests
-        next()
+    asgi = Starlette(routes=http_routes(core, bolt, registry), lifespan=lifespan)
+    return Tripwire(**vars(core), bolt=bolt, metrics=registry, asgi=asgi)
 
-    register_all(bolt, command=settings.command)
+
+def http_routes(core: Core, bolt: App, registry: CollectorRegistry) -> list[Route]:
+    """Slack's Request URL, health, readiness, metrics and the pipeline webhooks."""
+    settings, engine = core.settings, core.engine
 
     async def slack_events(request: Request) -> Response:
         try:
@@ -107,9 +77,10 @@ def create_app(
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    async def metrics(_: Request) -> Response:
-        text_ = await anyio.to_thread.run_sync(lambda: render_metrics(tripwire))
-        return PlainTextResponse(text_, media_type="text/plain; version=0.0.4")
+    async def metrics_endpoint(_: Request) -> Response:
+        # The collector reads the database, so the scrape runs off the event loop.
+        body = await anyio.to_thread.run_sync(metrics.render, registry)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
     async def readyz(_: Request) -> Response:
         def check() -> tuple[bool, dict[str, Any]]:
@@ -124,48 +95,10 @@ def create_app(
         ok, details = await anyio.to_thread.run_sync(check)
         return JSONResponse({"ok": ok, **details}, status_code=200 if ok else 503)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if start_worker:
-            tripwire.start_background()
-        try:
-            yield
-        finally:
-            tripwire.stop_background()
-
-    asgi = Starlette(
-        routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-            *webhooks.routes(ingest=ingest, settings=settings),
-        ],
-        lifespan=lifespan,
-    )
-    tripwire = Tripwire(**vars(core), bolt=bolt, scheduler=scheduler, asgi=asgi)
-    return tripwire
-
-
-def render_metrics(tripwire: Tripwire) -> str:
-    """Prometheus text: outbox backlog, incidents by status, timer passes, the policy in force."""
-    lines = [
-        "# HELP tripwire_timer_passes_total Timer runs by this process.",
-        "# TYPE tripwire_timer_passes_total counter",
-        f"tripwire_timer_passes_total {tripwire.timers.passes}",
-        "# HELP tripwire_outbox_messages Slack outbox messages by status.",
-        "# TYPE tripwire_outbox_messages gauge",
+    return [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        *webhooks.routes(ingest=core.ingest, settings=settings),
     ]
-    with tripwire.uow() as session:
-        for status in ("pending", "sending", "sent", "failed"):
-            lines.append(
-                f'tripwire_outbox_messages{{status="{status}"}} {count_outbox(session=session, status=status)}'
-            )
-        lines += ["# HELP tripwire_incidents Incidents by status.", "# TYPE tripwire_incidents gauge"]
-        for status, count in sorted(count_incidents_by_status(session=session).items()):
-            lines.append(f'tripwire_incidents{{status="{status}"}} {count}')
-    lines += [
-        "# TYPE tripwire_policy_info gauge",
-        f'tripwire_policy_info{{version="{tripwire.policies.current.version}"}} 1',
-    ]
-    return "\n".join(lines) + "\n"

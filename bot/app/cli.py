@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from bot.app.config import ConfigError, Settings
@@ -19,24 +23,20 @@ if TYPE_CHECKING:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app.asgi import create_app
+    from bot.app.serve import serve_http, serve_socket_mode
 
-    if args.socket_mode:
-        settings.require_socket_mode()
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        tripwire = create_app(settings)
-        tripwire.outbox.start()
-        try:
-            SocketModeHandler(tripwire.bolt, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
-        finally:
-            tripwire.outbox.stop()
+    if not args.socket_mode:
+        serve_http(settings, host=args.host, port=args.port)
         return 0
-    settings.require_http()
-    import uvicorn
+    stop = threading.Event()
 
-    tripwire = create_app(settings)
-    uvicorn.run(tripwire.asgi, host=args.host, port=args.port, log_level="info")
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    # uvicorn stops cleanly on these in HTTP mode; Socket Mode gets the same clean stop here.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    serve_socket_mode(settings, stop=stop)
     return 0
 
 
@@ -61,8 +61,18 @@ def _manifest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app.dev import run_dev
-
+    try:
+        from bot.app.dev import run_dev
+    except ModuleNotFoundError as exc:
+        # localslack (and the httpx it posts with) ship with the source, not in the production install.
+        if exc.name not in ("localslack", "httpx"):
+            raise
+        print(
+            f"tripwire dev: needs the local Slack workspace, which is not installed ({exc.name} is missing). "
+            "It ships with the source checkout: run `make run` there, or `pip install -e '.[dev]'`.",
+            file=sys.stderr,
+        )
+        return 1
     return run_dev(settings, host=args.host, port=args.port, demo=args.demo)
 
 
@@ -74,10 +84,10 @@ def _policy_check(_: Settings, args: argparse.Namespace) -> int:
 
 def _policy_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app.wiring import build_core
+    from bot.common.templates import Templates
     from bot.ingest.service import stored_result
     from bot.policy.backtest import backtest
     from bot.policy.loader import validate_policy_file
-    from bot.slack.text import render
     from db.repositories import iter_eval_results
 
     candidate, problems = validate_policy_file(args.path)
@@ -94,7 +104,11 @@ def _policy_backtest(settings: Settings, args: argparse.Namespace) -> int:
         core.engine.dispose()
     report = backtest(results, active=core.policies.current, candidate=candidate)
     rows = sorted(set(report.active.by_level) | set(report.candidate.by_level))
-    print(render("backtest.txt.j2", report=report, rows=rows, path=args.path, since=args.since, limit=args.limit))
+    print(
+        Templates().render(
+            "backtest.txt.j2", report=report, rows=rows, path=args.path, since=args.since, limit=args.limit
+        )
+    )
     return 0
 
 
@@ -108,6 +122,11 @@ def _parse_since(text: str | None) -> datetime | None:
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app.wiring import build_core
 
+    if args.kind == "inspect" and importlib.util.find_spec("inspect_ai") is None:
+        from bot.ingest.inspect_log import INSPECT_MISSING
+
+        print(f"tripwire: {INSPECT_MISSING}", file=sys.stderr)
+        return 1
     files = list(_find_files(args.paths, kind=args.kind))
     if not files:
         print(f"tripwire: no {args.kind} files under {', '.join(args.paths)}", file=sys.stderr)
@@ -239,9 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Migrations and job registration narrate every step at INFO; their warnings still show.
     for chatty in ("alembic", "apscheduler"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    from db.engine import DriverNotInstalled
+
     try:
         return int(args.run(Settings(), args))
-    except (ConfigError, TripwireError) as exc:
+    except (ConfigError, TripwireError, DriverNotInstalled) as exc:
         print(f"tripwire: {exc}", file=sys.stderr)
         return 2
 

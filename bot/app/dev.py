@@ -16,7 +16,6 @@ from types import FrameType
 from typing import Any
 
 import yaml
-from slack_sdk import WebClient
 
 from bot.app.asgi import Tripwire, create_app
 from bot.app.config import Settings
@@ -160,7 +159,7 @@ def build_dev(settings: Settings, *, host: str = "127.0.0.1", port: int = 0) -> 
     bot_server: BackgroundServer | None = None
     tripwire: Tripwire | None = None
     try:
-        tripwire = create_app(bot_settings, client=WebClient(token=bot_token, base_url=slack.api_url))
+        tripwire = create_app(bot_settings)  # its Slack clients come from the token and API URL set above
         seed_from_policy(slack, tripwire.policies.current)
         tripwire.start_background()
         bot_server = BackgroundServer(tripwire.asgi, host="127.0.0.1", port=0)

@@ -1,4 +1,4 @@
-"""Slack's limits on what a message, a view or a text may hold, defined once (Block Kit reference)."""
+"""Slack's limits on what a message, a view or a text may hold (Block Kit reference), and the cut to them."""
 
 from __future__ import annotations
 
@@ -13,3 +13,8 @@ INPUT_TEXT_MAX: Final = 3000
 # Not Slack's: how many characters of a title a digest line shows, and how many items a Slack list shows.
 LABEL_MAX: Final = 80
 SLACK_LIST_MAX: Final = 10
+
+
+def truncate(text: str, limit: int, note: str = "…") -> str:
+    """Cut text to `limit` characters, ending with `note` when something was cut."""
+    return text if len(text) <= limit else text[: max(0, limit - len(note))] + note

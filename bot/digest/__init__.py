@@ -1,0 +1,1 @@
+"""Leadership digests: compose (pure), render (md/html), charts, schedule, and the digest service."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.common.limits import truncate
 from bot.common.vocabulary import CLOSED
 from bot.digest.charts import Chart, render_chart
 from bot.digest.inputs import (
@@ -43,7 +44,6 @@ from bot.digest.views import (
     PolicyChangeView,
     ResultGroup,
 )
-from bot.slack.text import truncate
 
 # ---------------------------------------------------------------------------------------------------------------
 # Building

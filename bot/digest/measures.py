@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.common.limits import LABEL_MAX
+from bot.common.limits import LABEL_MAX, truncate
 from bot.common.vocabulary import CLOSED, LEVELS, SEVERITIES
 from bot.digest.inputs import (
     IncidentRow,
@@ -19,7 +19,6 @@ from bot.digest.inputs import (
 )
 from bot.digest.views import CountRow, CountTable, DeadlineView, IncidentView, MedianChange
 from bot.policy.values import parse_comparison
-from bot.slack.text import truncate
 
 EN_DASH, MINUS = "\u2013", "\u2212"
 

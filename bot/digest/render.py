@@ -1,4 +1,4 @@
-"""DigestContent renders: Markdown, HTML and Slack text from templates/digests, and the content hash."""
+"""DigestContent as documents: Markdown and standalone HTML from templates/digests, and the content hash."""
 
 from __future__ import annotations
 
@@ -6,23 +6,19 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Literal
 
-from bot.common.limits import SLACK_LIST_MAX
+from bot.common.templates import Templates
 from bot.digest.measures import one_line
-from bot.digest.views import CountTable, DigestContent, Format
-from bot.slack.text import render, slack_escape
+from bot.digest.views import DigestContent
 
-# ---------------------------------------------------------------------------------------------------------------
-# Rendering
+DocumentFormat = Literal["md", "html"]
 
-
-TEMPLATES: dict[tuple[str, str], str] = {
-    ("weekly", "slack"): "digests/weekly.slack.j2",
+TEMPLATES: dict[tuple[str, DocumentFormat], str] = {
     ("weekly", "md"): "digests/weekly.md.j2",
     ("weekly", "html"): "digests/weekly.html.j2",
-    ("risk-report", "slack"): "digests/risk_report.slack.j2",
     ("risk-report", "md"): "digests/risk_report.md.j2",
     ("risk-report", "html"): "digests/risk_report.html.j2",
 }
@@ -32,14 +28,25 @@ TEMPLATES: dict[tuple[str, str], str] = {
 DOCUMENT_LIST_MAX = 50
 
 
+@cache
+def _templates() -> Templates:
+    # The Markdown and HTML templates escape with md()/cell() and autoescape blocks: they need no filters.
+    return Templates()
+
+
+def summary_shown(digest: DigestContent, summary_override: str | None) -> str:
+    """The summary a render shows: the reviewer's edit when there is one, else the composed summary."""
+    return summary_override.strip() if summary_override and summary_override.strip() else digest.summary
+
+
 def render_digest(
     digest: DigestContent,
     *,
-    fmt: Format,
+    fmt: DocumentFormat,
     summary_override: str | None = None,
     chart_urls: Mapping[str, str] | None = None,
 ) -> str:
-    """The digest as Slack mrkdwn, Markdown or a standalone HTML page (charts as data: URIs unless URLs are given)."""
+    """The digest as Markdown or a standalone HTML page (charts as data: URIs unless URLs are given)."""
     urls = dict(chart_urls or {})
     if fmt == "html":
         sources = {
@@ -48,19 +55,15 @@ def render_digest(
         }
     else:
         sources = {c.metric_id: urls.get(c.metric_id) or f"charts/{c.metric_id}.png" for c in digest.charts}
-    summary = summary_override.strip() if summary_override and summary_override.strip() else digest.summary
     return (
-        render(
+        _templates().render(
             TEMPLATES[(digest.kind, fmt)],
             d=digest,
-            summary=summary,
+            summary=summary_shown(digest, summary_override),
             chart_src=sources,
             md=md_escape,
             cell=md_cell,
-            esc=slack_escape,
             num=number,
-            fixed=fixed_table,
-            more=SLACK_LIST_MAX,
             limit=DOCUMENT_LIST_MAX,
         )
         + "\n"
@@ -81,21 +84,6 @@ def md_cell(value: object) -> str:
 def number(value: float) -> str:
     """A result value with four significant digits."""
     return f"{value:.4g}"
-
-
-def fixed_table(table: CountTable) -> str:
-    """A severity by category table in fixed-width text (for a Slack code block)."""
-    header = ["severity", *table.categories, "total"]
-    body = [[row.severity, *map(str, row.counts), str(row.total)] for row in table.rows]
-    body.append(["total", *map(str, table.column_totals), str(table.total)])
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join(line(cells).rstrip() for cells in [header, *body])
 
 
 def content_hash(text: str, data: Mapping[str, Any]) -> str:

@@ -6,11 +6,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel import Session
 
 from bot.common.clock import Clock
 from bot.common.errors import InvalidInput, NotFound
+from bot.common.messages import DigestCharts, DigestPublish, DigestRefresh, DigestReview
 from bot.common.vocabulary import Action
 from bot.digest.compose import build_risk_report, build_weekly
 from bot.digest.inputs import (
@@ -27,11 +29,10 @@ from bot.digest.inputs import (
 )
 from bot.digest.render import content_hash, render_digest
 from bot.digest.schedule import last_slot, next_slot, previous_period, risk_report_period, weekly_period
-from bot.digest.views import DigestContent
+from bot.digest.views import DigestContent, Format
 from bot.incidents.records import PermissionDenied
 from bot.policy.document import Policy
 from bot.policy.store import PolicyStore
-from bot.slack.digest_blocks import digest_blocks
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import Digest, Incident
@@ -77,21 +78,26 @@ class Composed:
     hash: str
 
 
-def review_blocks(content: DigestContent, *, summary: str | None, digest_id: int) -> dict[str, object]:
-    """The review message in each state it can reach, rendered together with the text."""
-    return {
-        state: digest_blocks(content, summary_override=summary, digest_id=digest_id, state=state)
-        for state in ("draft", "published", "discarded")
-    }
+class DigestRenderer(Protocol):
+    """How a digest reads in the chat tool: the text that is published and the review message in each state."""
+
+    def text(self, content: DigestContent, *, summary: str | None) -> str:
+        """The digest as the chat tool's text."""
+        ...
+
+    def review_states(self, content: DigestContent, *, summary: str | None, digest_id: int) -> dict[str, object]:
+        """The review message for each state a draft can reach (draft, published, discarded)."""
+        ...
 
 
 class DigestService:
     """Drafts, edits, publishes and discards digests. Keyword-only verbs; each is one unit of work."""
 
-    def __init__(self, *, uow: UnitOfWork, clock: Clock, policies: PolicyStore) -> None:
+    def __init__(self, *, uow: UnitOfWork, clock: Clock, policies: PolicyStore, renderer: DigestRenderer) -> None:
         self._uow = uow
         self._clock = clock
         self._policies = policies
+        self._renderer = renderer
 
     def period_for(self, kind: DigestKind, *, end: datetime | None = None) -> Period:
         """The period a digest ending at `end` (default: the last scheduled slot) covers."""
@@ -112,12 +118,12 @@ class DigestService:
         with self._uow() as session:
             data = self._collect(session, period, policy)
         content = build_weekly(data) if period.kind == "weekly" else build_risk_report(data)
-        text_slack = render_digest(content, fmt="slack", summary_override=summary)
+        text_slack = self._renderer.text(content, summary=summary)
         text_md = render_digest(content, fmt="md", summary_override=summary)
         snapshot = content.as_data()
         return Composed(content, text_slack, text_md, snapshot, content_hash(text_md, snapshot))
 
-    def preview(self, kind: DigestKind, *, containing: datetime | None, fmt: str) -> str:
+    def preview(self, kind: DigestKind, *, containing: datetime | None, fmt: Format) -> str:
         """Render a digest without storing or posting it: the period holding `containing` (default: the last)."""
         end = None
         if containing is not None:
@@ -131,9 +137,11 @@ class DigestService:
         with self._uow() as session:
             data = self._collect(session, period, policy)
         content = build_weekly(data) if kind == "weekly" else build_risk_report(data)
-        if fmt not in ("slack", "md", "html"):
+        if fmt == "slack":
+            return self._renderer.text(content, summary=None)
+        if fmt not in ("md", "html"):
             raise InvalidInput(f"format {fmt!r}: choose slack, md or html", field="format")
-        return render_digest(content, fmt=fmt)  # type: ignore[arg-type]
+        return render_digest(content, fmt=fmt)
 
     def draft_due(self) -> list[int]:
         """Draft the weekly digest (and the risk report) for the latest slot if not drafted yet: after downtime,
@@ -174,14 +182,14 @@ class DigestService:
             if row is None:
                 return None
             assert row.id is not None
-            row.blocks = review_blocks(composed.content, summary=None, digest_id=row.id)
+            row.blocks = self._renderer.review_states(composed.content, summary=None, digest_id=row.id)
             charts = [(c.metric_id, c.title, c.png) for c in composed.content.charts]
             repo.replace_charts(session=session, digest_id=row.id, charts=charts)
             channel = row.review_channel
-            repo.enqueue_outbox(session=session, kind="digest.review", channel=channel, now=now, payload={"id": row.id})
+            repo.enqueue_message(session=session, message=DigestReview(digest_id=row.id, channel=channel), now=now)
             if charts:
-                payload = {"id": row.id, "target": "review"}
-                repo.enqueue_outbox(session=session, kind="digest.charts", channel=channel, now=now, payload=payload)
+                upload = DigestCharts(digest_id=row.id, channel=channel, target="review")
+                repo.enqueue_message(session=session, message=upload, now=now)
             return row.id
 
     def edit(self, *, digest_id: int, actor: str, summary: str) -> Digest:
@@ -196,7 +204,9 @@ class DigestService:
         with self._uow() as session:
             row = self._draft(session, digest_id)
             row.summary_override = summary.strip()
-            row.blocks = review_blocks(composed.content, summary=row.summary_override, digest_id=digest_id)
+            row.blocks = self._renderer.review_states(
+                composed.content, summary=row.summary_override, digest_id=digest_id
+            )
             row.text_slack, row.text_md, row.data, row.content_hash = (
                 composed.text_slack,
                 composed.text_md,
@@ -214,12 +224,10 @@ class DigestService:
             row.status, row.decided_at, row.decided_by = "published", self._clock(), actor
             now = self._clock()
             channel = row.publish_channel
-            repo.enqueue_outbox(
-                session=session, kind="digest.publish", channel=channel, now=now, payload={"id": row.id}
-            )
+            repo.enqueue_message(session=session, message=DigestPublish(digest_id=digest_id, channel=channel), now=now)
             if repo.list_charts(session=session, digest_id=digest_id):
-                payload = {"id": row.id, "target": "publish"}
-                repo.enqueue_outbox(session=session, kind="digest.charts", channel=channel, now=now, payload=payload)
+                upload = DigestCharts(digest_id=digest_id, channel=channel, target="publish")
+                repo.enqueue_message(session=session, message=upload, now=now)
             self._refresh(session, row)
             return row
 
@@ -262,10 +270,9 @@ class DigestService:
         return row
 
     def _refresh(self, session: Session, row: Digest) -> None:
-        now = self._clock()
-        repo.enqueue_outbox(
-            session=session, kind="digest.refresh", channel=row.review_channel, now=now, payload={"id": row.id}
-        )
+        assert row.id is not None
+        refresh = DigestRefresh(digest_id=row.id, channel=row.review_channel)
+        repo.enqueue_message(session=session, message=refresh, now=self._clock())
 
     def _collect(self, session: Session, period: Period, policy: Policy) -> DigestInput:
         previous = previous_period(period)

@@ -1,4 +1,4 @@
-"""`/incident` subcommands: parse the text, call the service, return what to show the person."""
+"""`/incident` subcommands: parse the text, call the service, say what happened (bot/slack/replies.py shows it)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from bot.common.errors import InvalidInput
-from bot.common.limits import SECTION_TEXT_MAX
 from bot.incidents.lifecycle import parse_ref, parse_severity
+from bot.incidents.outcomes import Changed, Help, Listing, Outcome, Roster, UnknownSubcommand, Withheld
 from bot.incidents.service import IncidentService
 from bot.policy.oncall import roster
 from bot.policy.values import parse_duration
-from bot.slack.blocks import text_blocks
-from bot.slack.text import render
 from db.models import Incident
 
 USAGE = {
@@ -48,21 +45,6 @@ class Parsed:
     rest: str = ""
 
 
-@dataclass(frozen=True)
-class Reply:
-    """An ephemeral answer: text, and blocks when the text is long."""
-
-    text: str
-    blocks: list[dict[str, Any]] | None = None
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """Arguments for `respond(...)`."""
-        kwargs: dict[str, Any] = {"text": self.text[:SECTION_TEXT_MAX], "response_type": "ephemeral"}
-        if self.blocks is not None:
-            kwargs["blocks"] = self.blocks
-        return kwargs
-
-
 def usage_error(command: str, name: str, problem: str) -> InvalidInput:
     """An error that shows the right usage of a subcommand."""
     return InvalidInput(f"{problem} Usage: `{command} {USAGE[name]}`", field=name)
@@ -78,11 +60,7 @@ def parse(text: str, command: str = "/incident") -> Parsed:
     name = ALIASES.get(words[0].lower(), words[0].lower())
     rest = words[1] if len(words) > 1 else ""
     if name not in USAGE:
-        raise InvalidInput(
-            f"`{words[0][:40]}` is not a {command} subcommand. Try `{command} help`.\n"
-            + render("slack/help.j2", command=command),
-            field="subcommand",
-        )
+        raise UnknownSubcommand(words[0], command)
     return Parsed(name, rest.split(), rest)
 
 
@@ -107,29 +85,24 @@ def execute(
     now: datetime,
     channel: str = "",
     command: str = "/incident",
-) -> Reply:
-    """Run every subcommand except `new` (which opens a modal) and return the answer."""
+) -> Outcome:
+    """Run every subcommand except `new` (which opens a modal) and say what happened."""
     name = parsed.name
     if name == "help":
-        return Reply(render("slack/help.j2", command=command))
+        return Help(command)
     if name == "list":
         scope = parsed.args[0].lower() if parsed.args else "open"
-        found = incidents.list(scope=scope, user=actor)
-        text = render("slack/list.j2", incidents=found, scope=scope, limit=50)
-        return Reply(text, text_blocks(text))
+        return Listing(scope, incidents.list(scope=scope, user=actor))
     if name == "show":
         incident_id, _ = _ref_and_text(parsed, command)
         detail = incidents.get(incident_id=incident_id)
+        # A restricted incident's details are shown only in its own (private) channel.
         if detail.incident.restricted and channel != detail.incident.channel_id:
-            text = render("slack/restricted.j2", incident=detail.incident)
-        else:
-            text = render("slack/show.j2", detail=detail)
-        return Reply(text, text_blocks(text))
+            return Withheld(detail.incident)
+        return detail
     if name == "oncall":
-        text = render("slack/oncall.j2", roster=roster(incidents.policy, at=now))
-        return Reply(text, text_blocks(text))
-    changed = _change(parsed, actor=actor, incidents=incidents, command=command)
-    return Reply(render("slack/done.j2", incident=changed))
+        return Roster(roster(incidents.policy, at=now))
+    return Changed(_change(parsed, actor=actor, incidents=incidents, command=command))
 
 
 def _change(parsed: Parsed, *, actor: str, incidents: IncidentService, command: str) -> Incident:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.common.errors import TripwireError
+from bot.common.messages import CardPost, CardUpdate, ThreadLine
 from bot.common.vocabulary import Action, Status
 from bot.policy.document import Policy
 from bot.policy.oncall import escalation_pages
@@ -37,17 +38,11 @@ def snapshot(incident: Incident) -> dict[str, Any]:
 def enqueue_card_update(session: Session, incident: Incident, now: datetime) -> None:
     """Queue an in-place edit of the card (and of its redacted copy for a restricted incident)."""
     assert incident.id is not None
-    channel = incident.channel_id or ""
-    repo.enqueue_outbox(session=session, kind="card.update", channel=channel, now=now, incident_id=incident.id)
+    card = CardUpdate(incident_id=incident.id, channel=incident.channel_id or "")
+    repo.enqueue_message(session=session, message=card, now=now)
     if incident.redacted_channel_id:
-        repo.enqueue_outbox(
-            session=session,
-            kind="card.update",
-            channel=incident.redacted_channel_id,
-            now=now,
-            incident_id=incident.id,
-            payload={"redacted": True},
-        )
+        redacted = CardUpdate(incident_id=incident.id, channel=incident.redacted_channel_id, redacted=True)
+        repo.enqueue_message(session=session, message=redacted, now=now)
 
 
 def record(
@@ -77,14 +72,9 @@ def record(
     )
     session.flush()
     if thread:
-        repo.enqueue_outbox(
-            session=session,
-            kind="thread.reply",
-            channel=incident.channel_id or "",
-            now=now,
-            incident_id=incident.id,
-            payload={"timeline_entry_id": entry.id},
-        )
+        assert entry.id is not None
+        line = ThreadLine(incident_id=incident.id, channel=incident.channel_id or "", timeline_entry_id=entry.id)
+        repo.enqueue_message(session=session, message=line, now=now)
     if changed:
         enqueue_card_update(session, incident, now)
     return entry
@@ -163,15 +153,9 @@ def open_incident(
         after=snapshot(incident),
         note=decision.explanation,
     )
-    repo.enqueue_outbox(session=session, kind="card.post", channel=channel, now=now, incident_id=incident.id)
+    repo.enqueue_message(session=session, message=CardPost(incident_id=incident.id, channel=channel), now=now)
     if incident.restricted and channel != triage_channel:
         incident.redacted_channel_id = triage_channel
-        repo.enqueue_outbox(
-            session=session,
-            kind="card.post",
-            channel=triage_channel,
-            now=now,
-            incident_id=incident.id,
-            payload={"redacted": True},
-        )
+        redacted = CardPost(incident_id=incident.id, channel=triage_channel, redacted=True)
+        repo.enqueue_message(session=session, message=redacted, now=now)
     return incident

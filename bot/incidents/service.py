@@ -12,6 +12,7 @@ from bot.common.clock import Clock
 from bot.common.errors import InvalidInput, NotFound
 from bot.common.vocabulary import Action, Severity, Status
 from bot.incidents.lifecycle import Draft, next_status
+from bot.incidents.outcomes import Detail
 from bot.incidents.records import (
     DEADLINE_KINDS,
     PAGE_KINDS,
@@ -27,16 +28,7 @@ from bot.policy.triage import Report, evaluate_report
 from bot.policy.values import format_duration
 from db import repositories as repo
 from db.engine import UnitOfWork
-from db.models import Incident, IncidentDeadline, TimelineEntry
-
-
-@dataclass(frozen=True)
-class Detail:
-    """An incident with its timeline and deadline clocks, for `/incident show`."""
-
-    incident: Incident
-    timeline: Sequence[TimelineEntry]
-    deadlines: Sequence[IncidentDeadline]
+from db.models import Incident, IncidentDeadline
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot.common.clock import Clock
+from bot.common.messages import IncidentBrief, PageDM, ReminderDM
 from bot.common.vocabulary import Action, Status
 from bot.incidents.records import SYSTEM_ACTOR, enqueue_card_update, record, snapshot
 from bot.policy.oncall import resolve_targets
 from bot.policy.store import PolicyStore
-from bot.slack.text import render
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import Incident, IncidentDeadline, Timer
@@ -123,14 +123,14 @@ class TimerService:
         round_ = int(timer.payload.get("round", 0))
         note = f"step {step_index + 1} of {len(route.escalation)}" + (f", repeat {round_}" if round_ else "")
         record(session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.PAGE, before=before, note=note)
-        self._direct_messages(session, incident, targets, now, template="slack/page_dm.j2")
+        self._direct_messages(session, incident, targets, now, message=PageDM)
         return True
 
     def _ack_reminder(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
         if incident.status != Status.TRIGGERED or self._snoozed(timer, incident, now):
             return False
         record(session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.REMIND, before=snapshot(incident))
-        self._direct_messages(session, incident, list(incident.paged), now, template="slack/reminder_dm.j2")
+        self._direct_messages(session, incident, list(incident.paged), now, message=ReminderDM)
         return True
 
     def _deadline_reminder(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
@@ -179,10 +179,20 @@ class TimerService:
 
     @staticmethod
     def _direct_messages(
-        session: Session, incident: Incident, users: list[str], now: datetime, *, template: str
+        session: Session, incident: Incident, users: list[str], now: datetime, *, message: type[PageDM | ReminderDM]
     ) -> None:
-        text = render(template, incident=incident)
+        assert incident.id is not None
+        brief = IncidentBrief(
+            ref=incident.ref,
+            title=incident.title,
+            severity=incident.severity,
+            level=incident.level,
+            category=incident.category,
+            restricted=incident.restricted,
+            channel_id=incident.channel_id,
+            ack_due_at=incident.ack_due_at,
+        )
         for user in users:
-            repo.enqueue_outbox(
-                session=session, kind="message", channel=user, now=now, incident_id=incident.id, payload={"text": text}
+            repo.enqueue_message(
+                session=session, message=message(incident_id=incident.id, user=user, incident=brief), now=now
             )

@@ -55,9 +55,17 @@ def read_inspect_log(path: Path, *, received_at: datetime) -> list[Result]:
     return results
 
 
+INSPECT_MISSING = "reading Inspect logs needs inspect-ai, which is not installed here: pip install 'tripwire[inspect]'"
+
+
 def _read_inspect_header(path: Path) -> EvalLog:
-    # Imported here: inspect_ai takes about a second to import and only this reader needs it.
-    from inspect_ai.log import read_eval_log
+    # Imported here: inspect_ai takes about a second to import, only this reader needs it, and it is an extra.
+    try:
+        from inspect_ai.log import read_eval_log
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "inspect_ai":
+            raise  # inspect_ai is there but one of its own dependencies is not: a broken install, not the extra
+        raise InvalidInput(INSPECT_MISSING, field="log") from exc
 
     try:
         # A resolved absolute path: Inspect reads URL-like strings (s3://, ...) through fsspec.

@@ -9,15 +9,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.common.clock import Clock
+from bot.common.messages import PolicyRefusedNotice
 from bot.policy.document import Policy
 from bot.policy.loader import load_policy, validate_policy_file
 from bot.policy.values import PolicyError, Problem
-from bot.slack.text import render
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import PolicyVersion
 
-BUNDLED_POLICY = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+# policies/ is at the root of a source checkout (parents[2]); a wheel ships it inside the package (bot/, parents[1]).
+BUNDLED_POLICY = (
+    next(
+        (base / "policies" for base in Path(__file__).resolve().parents[1:3] if (base / "policies").is_dir()),
+        Path(__file__).resolve().parents[2] / "policies",
+    )
+    / "default.yaml"
+)
 log = logging.getLogger(__name__)
 
 
@@ -70,11 +77,14 @@ class PolicyStore:
     def _refuse(self, problems: list[Problem], digest: str) -> ReloadResult:
         self._refused_hash = digest
         log.error("policy file %s refused; keeping version %s", self.path, self._current.version)
-        text = render("slack/policy_refused.j2", problems=problems, path=self.path, policy=self._current)
+        listed = tuple(str(problem) for problem in problems)
         now = self._clock()
         with self._uow() as session:
             for admin in self._current.roles["admin"].members:
-                repo.enqueue_outbox(session=session, kind="message", channel=admin, now=now, payload={"text": text})
+                notice = PolicyRefusedNotice(
+                    admin=admin, path=str(self.path), version=self._current.version, problems=listed
+                )
+                repo.enqueue_message(session=session, message=notice, now=now)
         return ReloadResult("refused", tuple(problems))
 
     def _remember(self, policy: Policy) -> None:

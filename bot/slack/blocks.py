@@ -18,10 +18,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.common.limits import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX
+from bot.common.limits import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX, truncate
 from bot.common.vocabulary import CLOSED, Status
 from bot.slack.ids import ActionId, BlockId
-from bot.slack.text import channel_link, mention, render, slack_date, slack_escape, truncate
+from bot.slack.text import channel_link, mention, render, slack_date, slack_escape
 from db.models import Incident, IncidentDeadline
 
 SEVERITY_BADGE = {"sev1": "🔴", "sev2": "🟠", "sev3": "🟡", "sev4": "🔵"}

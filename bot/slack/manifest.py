@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from bot.app.config import Settings
 from bot.slack.ids import CallbackId
 
 BOT_SCOPES = (
@@ -19,7 +18,17 @@ BOT_SCOPES = (
 )
 
 
-def build_manifest(settings: Settings, *, socket_mode: bool = False) -> dict[str, Any]:
+class Deployment(Protocol):
+    """What the manifest needs of the configuration (bot.app.config.Settings is one)."""
+
+    @property
+    def public_url(self) -> str: ...
+
+    @property
+    def command(self) -> str: ...
+
+
+def build_manifest(settings: Deployment, *, socket_mode: bool = False) -> dict[str, Any]:
     """A manifest whose command, shortcut, interactivity and events all point at this deployment."""
     events_url = settings.public_url.rstrip("/") + "/slack/events"
     command: dict[str, Any] = {

@@ -20,11 +20,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.common.limits import HEADER_TEXT_MAX, INPUT_TEXT_MAX, MESSAGE_BLOCKS_MAX, VIEW_BLOCKS_MAX
+from bot.common.limits import HEADER_TEXT_MAX, INPUT_TEXT_MAX, MESSAGE_BLOCKS_MAX, VIEW_BLOCKS_MAX, truncate
 from bot.policy.document import Policy
 from bot.slack.blocks import BlockLimitError, as_dicts, section, text_blocks
 from bot.slack.ids import INPUT_ACTION, BlockId, CallbackId
-from bot.slack.text import render, truncate
+from bot.slack.text import render
 from db.models import Incident
 
 
@@ -112,8 +112,9 @@ def new_incident_modal(
     return _view_dict(view)
 
 
-def filed_modal(text: str) -> dict[str, Any]:
-    """What the form turns into once the incident is stored."""
+def filed_modal(incident: Incident, *, command: str) -> dict[str, Any]:
+    """What the form turns into once the incident is stored: where its card goes, how to follow it."""
+    text = render("slack/filed.j2", incident=incident, command=command)
     view = View(type="modal", title="Incident filed", close="Done", blocks=[section(text)])
     return _view_dict(view)
 

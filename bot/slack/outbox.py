@@ -1,4 +1,5 @@
-"""Delivers queued Slack calls: in order per channel, paced per channel, retried while Slack is slow or down."""
+"""Delivers queued messages as Slack calls (bot/slack/calls.py): in order and paced per channel, retried while
+Slack is slow or down, parked when Slack refuses them for good."""
 
 from __future__ import annotations
 
@@ -13,12 +14,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.common.clock import Clock
-from bot.slack.blocks import card_text, incident_card
-from bot.slack.modals import published_digest
-from bot.slack.text import render
+from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall
 from db import repositories as repo
 from db.engine import UnitOfWork
-from db.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +46,6 @@ class Retry(Exception):
     def __init__(self, reason: str, delay: float) -> None:
         super().__init__(reason)
         self.delay = delay
-
-
-class Park(Exception):
-    """The call can never succeed as it is."""
 
 
 @dataclass
@@ -179,119 +173,31 @@ class Outbox:
         with self._uow() as session:
             message = repo.get_outbox(session=session, message_id=message_id)
             assert message is not None
-            incident = None
-            if message.incident_id is not None:
-                incident = repo.get_incident(session=session, incident_id=message.incident_id)
-            if message.kind == "card.update" and repo.later_unsent_card_update(
-                session=session, incident_id=message.incident_id or 0, channel=message.channel, after_id=message_id
-            ):
-                message.status, message.sent_at = "sent", self._clock()
-                message.last_error = "superseded by a newer card update"
+            route = CALLS.get(message.kind)
+            if route is None:
+                raise Park(f"unknown outbox kind {message.kind!r}")
+            try:
+                call = route.build(Outgoing(session=session, row=message, now=self._clock()))
+            except Skip as exc:
+                message.status, message.sent_at, message.last_error = "sent", self._clock(), str(exc)
                 return
-            call = self._build_call(session, message, incident)
-        response = self._call(*call)
-        self._last_sent[message.channel] = time.monotonic()
+            channel = message.channel
+        response = self._call(call)
+        self._last_sent[channel] = time.monotonic()
         with self._uow() as session:
             message = repo.get_outbox(session=session, message_id=message_id)
             assert message is not None
             message.status, message.sent_at, message.last_error = "sent", self._clock(), ""
-            if message.kind in ("digest.review", "digest.publish"):
-                digest = repo.get_digest(session=session, digest_id=int(message.payload["id"]), for_update=True)
-                assert digest is not None
-                if message.kind == "digest.review":
-                    digest.review_channel, digest.review_ts = str(response.get("channel")), str(response.get("ts"))
-                else:
-                    digest.publish_channel, digest.publish_ts = str(response.get("channel")), str(response.get("ts"))
-            if message.kind == "card.post" and message.incident_id is not None:
-                incident = repo.get_incident(session=session, incident_id=message.incident_id, for_update=True)
-                assert incident is not None
-                channel, ts = str(response.get("channel") or message.channel), str(response.get("ts"))
-                if message.payload.get("redacted"):
-                    incident.redacted_channel_id, incident.redacted_ts = channel, ts
-                else:
-                    incident.channel_id, incident.card_ts = channel, ts
-                # Later messages about this card were queued under the channel's configured name; move them to the
-                # id Slack answered with, keeping their order.
-                repo.rekey_outbox(session=session, incident_id=incident.id or 0, old=message.channel, new=channel)
+            if route.record is not None:
+                route.record(session, message, response)
 
-    def _build_call(self, session: Any, message: OutboxMessage, incident: Any) -> tuple[str, dict[str, Any]]:
-        if message.kind in ("card.post", "card.update"):
-            if incident is None:
-                raise Park(f"{message.kind}: incident {message.incident_id} is gone")
-            redacted = bool(message.payload.get("redacted"))
-            deadlines = repo.list_deadlines(session=session, incident_id=incident.id)
-            blocks = incident_card(incident, deadlines=deadlines, now=self._clock(), redacted=redacted)
-            args: dict[str, Any] = {"text": card_text(incident, redacted=redacted), "blocks": blocks}
-            if message.kind == "card.post":
-                return "chat.postMessage", {"channel": message.channel, "unfurl_links": False, **args}
-            channel, ts = (
-                (incident.redacted_channel_id, incident.redacted_ts)
-                if redacted
-                else (incident.channel_id, incident.card_ts)
-            )
-            if not ts:
-                raise Park(f"card.update: the card of {incident.ref} was never posted")
-            return "chat.update", {"channel": channel, "ts": ts, **args}
-        if message.kind == "thread.reply":
-            if incident is None or not incident.card_ts:
-                raise Park(f"thread.reply: the card of incident {message.incident_id} was never posted")
-            entry = repo.get_timeline_entry(session=session, entry_id=int(message.payload["timeline_entry_id"]))
-            if entry is None:
-                raise Park("thread.reply: the timeline entry is gone")
-            text = render("slack/thread_line.j2", entry=entry, incident=incident)
-            return "chat.postMessage", {
-                "channel": incident.channel_id,
-                "thread_ts": incident.card_ts,
-                "text": text,
-            }
-        if message.kind in ("digest.review", "digest.refresh", "digest.publish"):
-            digest = repo.get_digest(session=session, digest_id=int(message.payload["id"]))
-            if digest is None or digest.id is None:
-                raise Park(f"{message.kind}: digest {message.payload.get('id')} is gone")
-            title = str(digest.data.get("title") or f"{digest.kind} digest")
-            if message.kind == "digest.publish":
-                blocks = published_digest(title=title, text=digest.text_slack)
-            else:
-                blocks = digest.blocks[digest.status]
-            args = {"text": title, "blocks": blocks, "unfurl_links": False}
-            if message.kind == "digest.refresh":
-                if not digest.review_ts:
-                    raise Park("digest.refresh: the draft was never posted")
-                return "chat.update", {"channel": digest.review_channel, "ts": digest.review_ts, **args}
-            return "chat.postMessage", {"channel": message.channel, **args}
-        if message.kind == "digest.charts":
-            return self._chart_upload(session, message)
-        if message.kind == "message":
-            return "chat.postMessage", {"channel": message.channel, **message.payload}
-        raise Park(f"unknown outbox kind {message.kind!r}")
-
-    def _chart_upload(self, session: Any, message: OutboxMessage) -> tuple[str, dict[str, Any]]:
-        digest = repo.get_digest(session=session, digest_id=int(message.payload["id"]))
-        if digest is None or digest.id is None:
-            raise Park("digest.charts: the digest is gone")
-        review = message.payload.get("target") == "review"
-        channel, thread = (
-            (digest.review_channel, digest.review_ts) if review else (digest.publish_channel, digest.publish_ts)
-        )
-        if not thread:
-            raise Park("digest.charts: the digest message was never posted")
-        charts = repo.list_charts(session=session, digest_id=digest.id)
-        # files_upload_v2 is several Web API calls (get an upload URL per file, upload, complete); a failure
-        # anywhere retries the whole upload.
-        return "files_upload_v2", {
-            "channel": channel,
-            "thread_ts": thread,
-            "file_uploads": [
-                {"content": chart.png, "filename": f"{chart.metric_id}.png", "title": chart.title} for chart in charts
-            ],
-        }
-
-    def _call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, call: SlackCall) -> dict[str, Any]:
+        method = call.method
         try:
             if method == "files_upload_v2":
-                response = self._client.files_upload_v2(**args)
+                response = self._client.files_upload_v2(**call.args)
             else:
-                response = self._client.api_call(method, json=args)
+                response = self._client.api_call(method, json=call.args)
         except SlackApiError as exc:
             status = exc.response.status_code
             error = str(exc.response.get("error") or "") if isinstance(exc.response.data, dict) else ""

@@ -1,15 +1,13 @@
-"""Jinja2 for Slack text, with the one escaping filter for user text."""
+"""Slack mrkdwn text: the one escaping filter for user text, dates, mentions, and templates/ rendered with them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+from bot.common.limits import truncate
+from bot.common.templates import Templates
 
 
 def slack_escape(value: object) -> str:
@@ -41,30 +39,20 @@ def channel_link(channel: str | None) -> str:
     return slack_escape(channel or "the triage channel")
 
 
-def truncate(text: str, limit: int, note: str = "…") -> str:
-    """Cut text to `limit` characters, ending with `note` when something was cut."""
-    return text if len(text) <= limit else text[: max(0, limit - len(note))] + note
-
-
 @cache
-def environment() -> Environment:
-    """The shared Jinja environment (templates/)."""
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-        autoescape=False,
+def _templates() -> Templates:
+    """templates/ with the mrkdwn filters."""
+    return Templates(
+        filters={
+            "slack_escape": slack_escape,
+            "slack_date": slack_date,
+            "mention": mention,
+            "channel_link": channel_link,
+            "truncate_to": truncate,
+        }
     )
-    env.filters["slack_escape"] = slack_escape
-    env.filters["slack_date"] = slack_date
-    env.filters["mention"] = mention
-    env.filters["channel_link"] = channel_link
-    env.filters["truncate_to"] = truncate
-    return env
 
 
 def render(name: str, **context: Any) -> str:
-    """Render templates/<name> and strip surrounding blank space."""
-    return environment().get_template(name).render(**context).strip()
+    """Render templates/<name> with the mrkdwn filters and strip surrounding blank space."""
+    return _templates().render(name, **context)

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from bot.incidents import commands as slash
 from bot.incidents.service import IncidentService
 from bot.slack.modals import category_choices, new_incident_modal
+from bot.slack.replies import command_reply
 
 
 def handle_incident_command(
@@ -26,7 +27,7 @@ def handle_incident_command(
         )
         client.views_open(trigger_id=command["trigger_id"], view=view)
         return
-    reply = slash.execute(
+    outcome = slash.execute(
         parsed,
         actor=command["user_id"],
         incidents=incidents,
@@ -34,7 +35,7 @@ def handle_incident_command(
         channel=command.get("channel_id", ""),
         command=command["command"],
     )
-    respond(**reply.as_kwargs())
+    respond(**command_reply(outcome).as_kwargs())
 
 
 def register(app: App, *, command: str) -> None:

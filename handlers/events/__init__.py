@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from bot.incidents.service import IncidentService
 from bot.policy.oncall import roster
 from bot.slack.modals import home_view
-from bot.slack.text import render
+from bot.slack.replies import deadlines_text, oncall_text
 
 
 def handle_app_home_opened(event: dict[str, Any], client: WebClient, incidents: IncidentService) -> None:
@@ -21,8 +21,8 @@ def handle_app_home_opened(event: dict[str, Any], client: WebClient, incidents: 
     view = home_view(
         reported=home.reported,
         assigned=home.assigned,
-        on_call=render("slack/oncall.j2", roster=roster(incidents.policy, at=incidents.now())),
-        deadlines=render("slack/deadlines.j2", deadlines=home.deadlines),
+        on_call=oncall_text(roster(incidents.policy, at=incidents.now())),
+        deadlines=deadlines_text(home.deadlines),
     )
     client.views_publish(user_id=event["user"], view=view)
 

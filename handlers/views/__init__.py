@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import Ack, App
 
-from bot.app.config import Settings
 from bot.common.errors import InvalidInput
 from bot.incidents.lifecycle import validate_draft
 from bot.incidents.service import IncidentService
 from bot.policy.values import parse_duration
 from bot.slack.ids import BlockId, CallbackId
 from bot.slack.modals import filed_modal
-from bot.slack.text import render
 
 
 def form_values(view: dict[str, Any]) -> dict[str, str]:
@@ -27,8 +25,15 @@ def form_values(view: dict[str, Any]) -> dict[str, str]:
     return values
 
 
+class CommandSetting(Protocol):
+    """The one setting the confirmation needs: the slash command's name (bot.app.config.Settings has it)."""
+
+    @property
+    def command(self) -> str: ...
+
+
 def handle_new_incident_submission(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], incidents: IncidentService, settings: Settings
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], incidents: IncidentService, settings: CommandSetting
 ) -> None:
     """Validate field by field; store the incident, then turn the form into its confirmation."""
     draft, errors = validate_draft(**form_values(view))
@@ -36,10 +41,7 @@ def handle_new_incident_submission(
         ack(response_action="errors", errors=errors)
         return
     incident = incidents.report(draft=draft, reporter=body["user"]["id"])
-    ack(
-        response_action="update",
-        view=filed_modal(render("slack/filed.j2", incident=incident, command=settings.command)),
-    )
+    ack(response_action="update", view=filed_modal(incident, command=settings.command))
 
 
 def handle_snooze_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], incidents: IncidentService) -> None:

@@ -7,13 +7,13 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.app.config import Settings
 from bot.common.errors import InvalidInput
 from bot.ingest.alertmanager import parse_alertmanager
 from bot.ingest.generic import parse_eval_payload
@@ -26,7 +26,20 @@ from handlers.http import BodyTooLarge, error, read_body
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def routes(*, ingest: IngestService, settings: Settings) -> list[Route]:
+class WebhookSettings(Protocol):
+    """What the webhooks need from the settings (bot.app.config.Settings has it): limits and shared secrets."""
+
+    @property
+    def max_body_bytes(self) -> int: ...
+
+    @property
+    def webhook_secret(self) -> str: ...
+
+    @property
+    def alertmanager_token(self) -> str: ...
+
+
+def routes(*, ingest: IngestService, settings: WebhookSettings) -> list[Route]:
     """The three webhook routes."""
 
     async def signed_body(request: Request) -> bytes:

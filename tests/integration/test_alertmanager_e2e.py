@@ -29,6 +29,7 @@ def alertmanager(bot: Tripwire, slack: LocalSlack, tmp_path: Path) -> Iterator[s
             needed_by="the Alertmanager end-to-end test",
         )
     bot.settings.alertmanager_token = TOKEN
+    assert slack.request_url is not None
     hook = slack.request_url.removesuffix("/slack/events") + "/hooks/alertmanager"
     config = tmp_path / "alertmanager.yml"
     config.write_text(

@@ -66,7 +66,8 @@ def test_weekly_slots_keep_local_time_across_dst(zone: str, after: str, expected
     schedule = weekly(zone)
     trigger = cron_trigger(schedule)
     moment = datetime.fromisoformat(after)
-    ours, theirs = [], []
+    ours: list[datetime] = []
+    theirs: list[datetime] = []
     for _ in expected_utc:
         moment_ours = next_slot(schedule, after=moment if not ours else ours[-1])
         ours.append(moment_ours)
@@ -136,7 +137,7 @@ def test_missed_slot_is_drafted_once_even_after_restart(
     with open_bot(database_url, slack_url=slack.api_url, clock=monday) as restarted:
         assert restarted.digests.draft_due() == []
     with Session(bot.engine) as session:
-        rows = session.exec(select(Digest).order_by(Digest.kind)).all()  # type: ignore[arg-type]
+        rows = session.exec(select(Digest).order_by(Digest.kind)).all()
     assert [(r.kind, r.period_end) for r in rows] == [
         ("risk-report", datetime(2026, 11, 23, 17, tzinfo=UTC)),
         ("weekly", datetime(2026, 11, 23, 17, tzinfo=UTC)),

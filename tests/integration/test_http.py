@@ -61,12 +61,14 @@ def test_bad_signature_is_refused(slack: LocalSlack, bot: Tripwire, secret: str,
     headers = sign_request(secret, body, int(time.time()))
     if tamper:
         body = command_body("list all")
+    assert slack.request_url is not None
     response = post(slack.request_url, body, headers)
     assert response.status_code == 401
     assert slack.calls == []
 
 
 def test_unsigned_request_changes_nothing(slack: LocalSlack, bot: Tripwire) -> None:
+    assert slack.request_url is not None
     response = post(slack.request_url, command_body("ack INC-1"), {})
     assert response.status_code == 401
     with Session(bot.engine) as session:
@@ -75,12 +77,14 @@ def test_unsigned_request_changes_nothing(slack: LocalSlack, bot: Tripwire) -> N
 
 def test_oversized_body_is_refused_with_413(slack: LocalSlack, bot: Tripwire) -> None:
     body = b"payload=" + b"x" * (bot.settings.max_body_bytes + 1)
+    assert slack.request_url is not None
     response = post(slack.request_url, body, sign_request(SIGNING_SECRET, body, int(time.time())))
     assert response.status_code == 413
     assert response.json() == {"error": f"body is over {bot.settings.max_body_bytes} bytes", "field": "body"}
 
 
 def test_health_and_readiness(slack: LocalSlack, bot: Tripwire) -> None:
+    assert slack.request_url is not None
     base = slack.request_url.removesuffix("/slack/events")
     assert httpx.get(base + "/healthz").json() == {"ok": True}
     ready = httpx.get(base + "/readyz")
@@ -93,9 +97,11 @@ def test_health_and_readiness(slack: LocalSlack, bot: Tripwire) -> None:
 
 
 def test_metrics_are_prometheus_text(slack: LocalSlack, bot: Tripwire) -> None:
+    assert slack.request_url is not None
     base = slack.request_url.removesuffix("/slack/events")
     bot.timers.run_due()
     body = httpx.get(base + "/metrics").text
-    assert "tripwire_timer_passes_total 1\n" in body
-    assert 'tripwire_outbox_messages{status="pending"} 0' in body
-    assert 'tripwire_policy_info{version="it-1"} 1' in body
+    # prometheus-client writes every value as a float.
+    assert "tripwire_timer_passes_total 1.0\n" in body
+    assert 'tripwire_outbox_messages{status="pending"} 0.0\n' in body
+    assert 'tripwire_policy_info{version="it-1"} 1.0\n' in body

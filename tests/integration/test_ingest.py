@@ -19,7 +19,7 @@ from bot.ingest.signing import sign
 from db.models import EvalResult, Incident
 from localslack import LocalSlack
 from tests.conftest import TRIAGE_CHANNEL
-from tests.support.inspect_logs import write_inspect_log
+from tests.support.inspect_logs import LogFormat, write_inspect_log
 from tests.support.payloads import alert, alertmanager_webhook, lm_eval_results
 
 SECRET = "webhook-secret-for-tests"
@@ -31,6 +31,7 @@ def hooks(monkeypatch: pytest.MonkeyPatch, bot: Tripwire, slack: LocalSlack) -> 
     """The bot's base URL, with the webhook secret and Alertmanager token configured."""
     bot.settings.webhook_secret = SECRET
     bot.settings.alertmanager_token = AM_TOKEN
+    assert slack.request_url is not None
     return slack.request_url.removesuffix("/slack/events")
 
 
@@ -224,7 +225,7 @@ def test_alertmanager_firing_then_resolved(hooks: str, bot: Tripwire, slack: Loc
 
 
 @pytest.mark.parametrize("fmt", ["json", "eval"])
-def test_inspect_log_by_webhook(hooks: str, bot: Tripwire, tmp_path: Path, fmt: str) -> None:
+def test_inspect_log_by_webhook(hooks: str, bot: Tripwire, tmp_path: Path, fmt: LogFormat) -> None:
     crossing = write_inspect_log(tmp_path / "a", task_name="ctf_demo", model_outputs_correct=3, samples=4, fmt=fmt)
     quiet = write_inspect_log(tmp_path / "b", task_name="ctf_demo", model_outputs_correct=1, samples=4, fmt=fmt)
     response = post_signed(hooks + "/hooks/inspect", crossing.read_bytes())

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from bot.app.asgi import Tripwire
 from bot.common.clock import ManualClock
-from db.models import Incident, IncidentDeadline, TimelineEntry, Timer
+from db.models import Incident, IncidentDeadline, OutboxMessage, TimelineEntry, Timer
 from localslack import LocalSlack
 from tests.conftest import (
     ADMIN,
@@ -258,6 +258,25 @@ def test_bad_policy_reload_keeps_old_and_tells_admins(
         path.write_text(text.replace('version: "it-1"', 'version: "it-2"'))
         assert tripwire.policies.reload().outcome == "loaded"
         assert tripwire.policies.current.version == "it-2"
+
+
+def test_direct_message_queued_as_ready_text_is_still_delivered(
+    slack: LocalSlack, bot: Tripwire, clock: ManualClock
+) -> None:
+    # Rows queued before direct messages were typed carry their finished text.
+    with Session(bot.engine) as session:
+        session.add(
+            OutboxMessage(
+                kind="message",
+                channel=ADMIN,
+                payload={"text": "queued earlier"},
+                created_at=clock(),
+                next_attempt_at=clock(),
+            )
+        )
+        session.commit()
+    assert bot.outbox.drain().sent == 1
+    assert dms_to(slack, ADMIN) == ["queued earlier"]
 
 
 def test_incident_keeps_the_policy_version_it_was_opened_under(

@@ -30,7 +30,7 @@ def timer_passes(port: int) -> int:
     except httpx.HTTPError:
         return 0
     line = next((line for line in body.splitlines() if line.startswith("tripwire_timer_passes_total ")), "x 0")
-    return int(line.split()[1])
+    return int(float(line.split()[1]))  # prometheus-client writes "3.0"
 
 
 @pytest.fixture

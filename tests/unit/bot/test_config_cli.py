@@ -47,7 +47,7 @@ def test_serve_refuses_to_start_naming_the_variable(
 
 
 def test_socket_mode_needs_the_app_token() -> None:
-    settings = Settings(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")  # type: ignore[call-arg]
+    settings = Settings(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
         settings.require_socket_mode()
 

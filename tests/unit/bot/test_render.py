@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.common.limits import truncate
 from bot.slack.blocks import BlockLimitError, as_dicts, incident_card, text_blocks
-from bot.slack.text import mention, slack_date, slack_escape, truncate
+from bot.slack.text import mention, slack_date, slack_escape
 from db.models import Incident
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from bot.common.errors import InvalidInput
 from bot.incidents.commands import parse
+from bot.slack.replies import error_text
 
 
 @pytest.mark.parametrize(
@@ -32,6 +33,6 @@ def test_parse_subcommands(text: str, name: str, args: list[str], rest: str) -> 
 def test_parse_unknown_subcommand_shows_help() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse("frobnicate INC-1", "/incident")
-    message = str(caught.value)
+    message = error_text(caught.value)
     assert "`frobnicate` is not a /incident subcommand" in message
     assert "/incident ack INC-42" in message

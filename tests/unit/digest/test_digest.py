@@ -21,7 +21,7 @@ from bot.digest.inputs import DeadlineRow, Period
 from bot.digest.measures import format_seconds, median_change, period_label, period_span
 from bot.digest.render import content_hash, render_digest
 from bot.digest.views import DigestContent
-from bot.slack.digest_blocks import digest_blocks
+from bot.slack.digest_messages import digest_blocks, digest_mrkdwn
 from tests.unit.digest.fixture import (
     BIO,
     GENERATED,
@@ -54,7 +54,7 @@ def risk_report() -> DigestContent:
 
 def every_output(digest: DigestContent) -> dict[str, str]:
     """Every text a digest can leave the process as: the three renders, the review blocks and the snapshot."""
-    outputs = {fmt: render_digest(digest, fmt=fmt) for fmt in ("slack", "md", "html")}
+    outputs = {"slack": digest_mrkdwn(digest), **{fmt: render_digest(digest, fmt=fmt) for fmt in ("md", "html")}}
     outputs["blocks"] = json.dumps(digest_blocks(digest, summary_override=None, digest_id=1, state="draft"))
     outputs["data"] = json.dumps(digest.as_data())
     return outputs
@@ -96,7 +96,7 @@ def test_restricted_series_is_charted_under_stand_in_names() -> None:
 
 
 def test_user_text_is_escaped_for_each_format() -> None:
-    slack = render_digest(weekly(), fmt="slack")
+    slack = digest_mrkdwn(weekly())
     html = render_digest(weekly(), fmt="html")
     md = render_digest(weekly(), fmt="md")
     assert "<!channel>" not in slack and "&lt;!channel&gt;" in slack
@@ -397,7 +397,7 @@ def test_500_incidents_stay_within_block_kit_limits() -> None:
         assert re.search(r"…and \d+ more$", decisions)
         shown = decisions.count("\n• ")
         assert decisions.endswith(f"…and {1000 - shown} more")
-    slack = render_digest(digest, fmt="slack")
+    slack = digest_mrkdwn(digest)
     assert "…and 990 more in the full digest" in slack
 
 

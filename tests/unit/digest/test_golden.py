@@ -9,6 +9,7 @@ import pytest
 from bot.digest.compose import build_risk_report, build_weekly
 from bot.digest.render import render_digest
 from bot.digest.views import DigestContent
+from bot.slack.digest_messages import digest_mrkdwn
 from tests.unit.digest.fixture import risk_input, weekly_input
 from tests.unit.digest.golden import check_golden
 
@@ -43,4 +44,5 @@ def risk_report() -> DigestContent:
 def test_render_matches_golden(name: str, kind: str, fmt: str) -> None:
     digest = weekly() if kind == "weekly" else risk_report()
     urls = CHART_URLS if fmt == "html" else None
-    check_golden(name, render_digest(digest, fmt=fmt, chart_urls=urls))  # type: ignore[arg-type]
+    text = digest_mrkdwn(digest) if fmt == "slack" else render_digest(digest, fmt=fmt, chart_urls=urls)  # type: ignore[arg-type]
+    check_golden(name, text)

@@ -1,4 +1,4 @@
-"""Block Kit for a digest in the review channel (Publish / Edit / Discard)."""
+"""A digest in Slack: its mrkdwn text, the review message in each state, and the renderer DigestService is given."""
 
 from __future__ import annotations
 
@@ -17,11 +17,73 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.common.limits import FIELD_TEXT_MAX, HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX
-from bot.digest.views import DigestContent, DraftState
+from bot.common.limits import (
+    FIELD_TEXT_MAX,
+    HEADER_TEXT_MAX,
+    MESSAGE_BLOCKS_MAX,
+    SECTION_TEXT_MAX,
+    SLACK_LIST_MAX,
+    truncate,
+)
+from bot.digest.render import number, summary_shown
+from bot.digest.views import CountTable, DigestContent, DraftState
 from bot.slack.blocks import section
 from bot.slack.ids import ActionId, BlockId
-from bot.slack.text import slack_escape, truncate
+from bot.slack.text import render, slack_escape
+
+MRKDWN_TEMPLATES = {"weekly": "digests/weekly.slack.j2", "risk-report": "digests/risk_report.slack.j2"}
+REVIEW_STATES: tuple[DraftState, ...] = ("draft", "published", "discarded")
+
+
+class SlackDigestRenderer:
+    """A digest as Slack shows it: the mrkdwn text that is published, and the review message in each state."""
+
+    def text(self, content: DigestContent, *, summary: str | None) -> str:
+        """The digest as Slack mrkdwn."""
+        return digest_mrkdwn(content, summary_override=summary)
+
+    def review_states(self, content: DigestContent, *, summary: str | None, digest_id: int) -> dict[str, object]:
+        """The review message in each state it can reach, rendered together with the text."""
+        return {
+            state: digest_blocks(content, summary_override=summary, digest_id=digest_id, state=state)
+            for state in REVIEW_STATES
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# mrkdwn text
+
+
+def digest_mrkdwn(digest: DigestContent, *, summary_override: str | None = None) -> str:
+    """The digest as Slack mrkdwn (templates/digests/*.slack.j2): long lists stop at a few items."""
+    return (
+        render(
+            MRKDWN_TEMPLATES[digest.kind],
+            d=digest,
+            summary=summary_shown(digest, summary_override),
+            esc=slack_escape,
+            num=number,
+            fixed=fixed_table,
+            more=SLACK_LIST_MAX,
+        )
+        + "\n"
+    )
+
+
+def fixed_table(table: CountTable) -> str:
+    """A severity by category table in fixed-width text (for a Slack code block)."""
+    header = ["severity", *table.categories, "total"]
+    body = [[row.severity, *map(str, row.counts), str(row.total)] for row in table.rows]
+    body.append(["total", *map(str, table.column_totals), str(table.total)])
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join(line(cells).rstrip() for cells in [header, *body])
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Block Kit for the review channel
@@ -31,7 +93,7 @@ def digest_blocks(
     digest: DigestContent, *, summary_override: str | None, digest_id: int, state: DraftState
 ) -> list[dict[str, Any]]:
     """The draft as the review channel sees it, with Publish / Edit / Discard while it is a draft."""
-    summary = summary_override.strip() if summary_override and summary_override.strip() else digest.summary
+    summary = summary_shown(digest, summary_override)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=truncate(digest.title, HEADER_TEXT_MAX), emoji=True)),
         section("*Summary*" + (" _(edited)_" if summary != digest.summary else "") + "\n" + slack_escape(summary)),

@@ -1,0 +1,56 @@
+"""Prometheus metrics: one registry per app (tests build many apps in one process), read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bot.incidents.timers import TimerService
+from bot.policy.store import PolicyStore
+from db.engine import UnitOfWork
+from db.repositories import count_incidents_by_status, count_outbox
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class TripwireCollector(Collector):
+    """Timer passes of this process, the outbox backlog and incidents by status, and the policy in force."""
+
+    def __init__(self, *, uow: UnitOfWork, timers: TimerService, policies: PolicyStore) -> None:
+        self._uow = uow
+        self._timers = timers
+        self._policies = policies
+
+    def collect(self) -> Iterable[Metric]:
+        """Read the counts from the database now: a scrape sees rows other replicas wrote too."""
+        yield CounterMetricFamily("tripwire_timer_passes", "Timer runs by this process.", value=self._timers.passes)
+        outbox = GaugeMetricFamily("tripwire_outbox_messages", "Slack outbox messages by status.", labels=["status"])
+        incidents = GaugeMetricFamily("tripwire_incidents", "Incidents by status.", labels=["status"])
+        with self._uow() as session:
+            for status in OUTBOX_STATUSES:
+                outbox.add_metric([status], count_outbox(session=session, status=status))
+            for status, count in sorted(count_incidents_by_status(session=session).items()):
+                incidents.add_metric([status], count)
+        yield outbox
+        yield incidents
+        # An info metric is exposed as the gauge tripwire_policy_info{version="..."} 1.
+        yield InfoMetricFamily(
+            "tripwire_policy", "The policy version in force.", value={"version": self._policies.current.version}
+        )
+
+
+def build_registry(*, uow: UnitOfWork, timers: TimerService, policies: PolicyStore) -> CollectorRegistry:
+    """A registry of its own holding the Tripwire collector (not the process-wide default one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TripwireCollector(uow=uow, timers=timers, policies=policies))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The Prometheus text exposition (format 0.0.4) of everything in `registry`."""
+    return generate_latest(registry)

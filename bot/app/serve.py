@@ -1,0 +1,63 @@
+"""`tripwire serve`: the same bot over HTTP (uvicorn) or Socket Mode, with the same background work in both."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from slack_bolt import App
+
+from bot.app.asgi import create_app
+from bot.app.config import Settings
+
+
+class SocketModeConnection(Protocol):
+    """What the serve loop needs of a Socket Mode handler (Bolt's SocketModeHandler, or a fake in tests)."""
+
+    def connect(self) -> None:
+        """Open the connection and start receiving envelopes without blocking."""
+
+    def close(self) -> None:
+        """Disconnect and release the connection's resources."""
+
+
+SocketModeFactory = Callable[[App, str], SocketModeConnection]
+
+
+def bolt_socket_mode(app: App, app_token: str) -> SocketModeConnection:
+    """Bolt's built-in Socket Mode handler for `app`."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler: SocketModeConnection = SocketModeHandler(app, app_token)
+    return handler
+
+
+def serve_http(settings: Settings, *, host: str, port: int) -> None:
+    """Serve over HTTP until uvicorn stops; its lifespan starts and stops the background work."""
+    import uvicorn
+
+    settings.require_http()
+    uvicorn.run(create_app(settings).asgi, host=host, port=port, log_level="info")
+
+
+def serve_socket_mode(
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    connect: SocketModeFactory = bolt_socket_mode,
+) -> None:
+    """Serve over Socket Mode until `stop` is set, with the background work running the whole time."""
+    settings.require_socket_mode()
+    tripwire = create_app(settings)
+    try:
+        with tripwire.running():
+            connection = connect(tripwire.bolt, settings.slack_app_token)
+            connection.connect()
+            try:
+                stop.wait()
+            finally:
+                # Disconnect first, so no new envelope arrives while the background work winds down.
+                connection.close()
+    finally:
+        tripwire.engine.dispose()

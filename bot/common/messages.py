@@ -1,0 +1,240 @@
+"""What services queue for the chat tool: one frozen dataclass per outbox kind, and how each is stored and read back.
+
+An outbox row keeps a kind, a channel, an incident id and a JSON payload; `payload()` writes the payload and
+`from_row()` reads it back, so both sides agree in this one place. Only bot/slack turns a message into Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Protocol, Self
+
+
+class StoredMessage(Protocol):
+    """An outbox row as it is read back (db.models.OutboxMessage is one)."""
+
+    channel: str
+    incident_id: int | None
+    payload: dict[str, Any]
+
+
+# -- incident cards and their threads
+
+
+@dataclass(frozen=True)
+class _CardMessage:
+    incident_id: int
+    channel: str
+    # The copy of a restricted incident's card in the triage channel: it shows that the incident exists, and where.
+    redacted: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        return {"redacted": True} if self.redacted else {}
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds."""
+        return cls(incident_id=row.incident_id or 0, channel=row.channel, redacted=bool(row.payload.get("redacted")))
+
+
+@dataclass(frozen=True)
+class CardPost(_CardMessage):
+    """Post an incident's card to a channel."""
+
+    kind: ClassVar[str] = "card.post"
+
+
+@dataclass(frozen=True)
+class CardUpdate(_CardMessage):
+    """Edit a posted card in place to show the incident as it is now."""
+
+    kind: ClassVar[str] = "card.update"
+
+
+@dataclass(frozen=True)
+class ThreadLine:
+    """Reply in the card's thread with one timeline entry."""
+
+    kind: ClassVar[str] = "thread.reply"
+    incident_id: int
+    channel: str
+    timeline_entry_id: int
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        return {"timeline_entry_id": self.timeline_entry_id}
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds."""
+        entry = int(row.payload["timeline_entry_id"])
+        return cls(incident_id=row.incident_id or 0, channel=row.channel, timeline_entry_id=entry)
+
+
+# -- direct messages to the people paged
+
+
+@dataclass(frozen=True)
+class IncidentBrief:
+    """What a direct message says about an incident, as it stood when the message was queued."""
+
+    ref: str
+    title: str
+    severity: str
+    level: str | None
+    category: str
+    restricted: bool
+    channel_id: str | None
+    ack_due_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The brief as JSON-ready values."""
+        due = self.ack_due_at.isoformat() if self.ack_due_at is not None else None
+        return {**asdict(self), "ack_due_at": due}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        """A brief back from `as_json`."""
+        due = data.get("ack_due_at")
+        return cls(**{**data, "ack_due_at": datetime.fromisoformat(due) if due else None})
+
+
+@dataclass(frozen=True)
+class _DirectMessage:
+    # A DM tells what was paged when it was paged, so it carries the incident as it stood then; the card, in
+    # contrast, always shows the incident as it is now.
+    incident_id: int
+    user: str
+    incident: IncidentBrief
+
+    @property
+    def channel(self) -> str:
+        """A direct message is addressed to the person."""
+        return self.user
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        return {"incident": self.incident.as_json()}
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds."""
+        brief = IncidentBrief.from_json(row.payload["incident"])
+        return cls(incident_id=row.incident_id or 0, user=row.channel, incident=brief)
+
+
+@dataclass(frozen=True)
+class PageDM(_DirectMessage):
+    """Tell one person they are paged for an incident."""
+
+    kind: ClassVar[str] = "incident.page"
+
+
+@dataclass(frozen=True)
+class ReminderDM(_DirectMessage):
+    """Remind one person paged for an incident that it is still not acknowledged."""
+
+    kind: ClassVar[str] = "incident.reminder"
+
+
+# -- digests in the review and publish channels
+
+
+@dataclass(frozen=True)
+class _DigestMessage:
+    digest_id: int
+    channel: str
+
+    @property
+    def incident_id(self) -> None:
+        """A digest is about no single incident."""
+        return None
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        return {"id": self.digest_id}
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds."""
+        return cls(digest_id=int(row.payload["id"]), channel=row.channel)
+
+
+@dataclass(frozen=True)
+class DigestReview(_DigestMessage):
+    """Post a new draft to the review channel, with its Publish / Edit / Discard buttons."""
+
+    kind: ClassVar[str] = "digest.review"
+
+
+@dataclass(frozen=True)
+class DigestRefresh(_DigestMessage):
+    """Edit the review message to show the draft's current text and state."""
+
+    kind: ClassVar[str] = "digest.refresh"
+
+
+@dataclass(frozen=True)
+class DigestPublish(_DigestMessage):
+    """Post the published digest to the publish channel."""
+
+    kind: ClassVar[str] = "digest.publish"
+
+
+@dataclass(frozen=True)
+class DigestCharts(_DigestMessage):
+    """Upload a digest's charts into the thread of its review or its published message."""
+
+    kind: ClassVar[str] = "digest.charts"
+    target: Literal["review", "publish"]
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        return {"id": self.digest_id, "target": self.target}
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds."""
+        target: Literal["review", "publish"] = "review" if row.payload.get("target") == "review" else "publish"
+        return cls(digest_id=int(row.payload["id"]), channel=row.channel, target=target)
+
+
+# -- the policy file
+
+
+@dataclass(frozen=True)
+class PolicyRefusedNotice:
+    """Tell an admin that a changed policy file was refused and which version stays in force."""
+
+    kind: ClassVar[str] = "policy.refused"
+    admin: str
+    path: str
+    version: str
+    problems: tuple[str, ...]
+
+    @property
+    def channel(self) -> str:
+        """The notice goes to the admin directly."""
+        return self.admin
+
+    @property
+    def incident_id(self) -> None:
+        """The notice is about no incident."""
+        return None
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        return {"path": self.path, "version": self.version, "problems": list(self.problems)}
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds."""
+        payload = row.payload
+        return cls(
+            admin=row.channel,
+            path=str(payload["path"]),
+            version=str(payload["version"]),
+            problems=tuple(str(problem) for problem in payload["problems"]),
+        )

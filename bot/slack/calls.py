@@ -1,0 +1,249 @@
+"""The one table from outbox message kind to Web API call, and what each answer changes in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.common.messages import (
+    CardPost,
+    CardUpdate,
+    DigestCharts,
+    DigestPublish,
+    DigestRefresh,
+    DigestReview,
+    PageDM,
+    PolicyRefusedNotice,
+    ReminderDM,
+    ThreadLine,
+)
+from bot.slack.blocks import card_text, incident_card
+from bot.slack.modals import published_digest
+from bot.slack.text import render
+from db import repositories as repo
+from db.models import Digest, Incident, OutboxMessage
+
+
+class Park(Exception):
+    """The call can never succeed as it is."""
+
+
+class Skip(Exception):
+    """Nothing needs sending any more (a newer message does the job); the message counts as sent."""
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One Web API method and its arguments; `files_upload_v2` names the SDK's several-call upload."""
+
+    method: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An outbox row being turned into a call, in the transaction that reads what the call shows."""
+
+    session: Session
+    row: OutboxMessage
+    now: datetime
+
+
+Build = Callable[[Outgoing], SlackCall]
+Record = Callable[[Session, OutboxMessage, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """How one kind becomes a call, and what Slack's answer to it changes (the posted message's ts, say)."""
+
+    build: Build
+    record: Record | None = None
+
+
+# -- incident cards, threads and direct messages
+
+
+def _incident(outgoing: Outgoing) -> Incident | None:
+    incident_id = outgoing.row.incident_id
+    return None if incident_id is None else repo.get_incident(session=outgoing.session, incident_id=incident_id)
+
+
+def _card(outgoing: Outgoing, incident: Incident, *, redacted: bool) -> dict[str, Any]:
+    deadlines = repo.list_deadlines(session=outgoing.session, incident_id=incident.id or 0)
+    blocks = incident_card(incident, deadlines=deadlines, now=outgoing.now, redacted=redacted)
+    return {"text": card_text(incident, redacted=redacted), "blocks": blocks}
+
+
+def _post_card(outgoing: Outgoing) -> SlackCall:
+    card = CardPost.from_row(outgoing.row)
+    incident = _incident(outgoing)
+    if incident is None:
+        raise Park(f"card.post: incident {outgoing.row.incident_id} is gone")
+    args = _card(outgoing, incident, redacted=card.redacted)
+    return SlackCall("chat.postMessage", {"channel": card.channel, "unfurl_links": False, **args})
+
+
+def _record_card(session: Session, row: OutboxMessage, response: dict[str, Any]) -> None:
+    card = CardPost.from_row(row)
+    incident = repo.get_incident(session=session, incident_id=card.incident_id, for_update=True)
+    assert incident is not None
+    channel, ts = str(response.get("channel") or card.channel), str(response.get("ts"))
+    if card.redacted:
+        incident.redacted_channel_id, incident.redacted_ts = channel, ts
+    else:
+        incident.channel_id, incident.card_ts = channel, ts
+    # Later messages about this card were queued under the channel's configured name; move them to the id Slack
+    # answered with, keeping their order.
+    repo.rekey_outbox(session=session, incident_id=card.incident_id, old=card.channel, new=channel)
+
+
+def _update_card(outgoing: Outgoing) -> SlackCall:
+    card = CardUpdate.from_row(outgoing.row)
+    if repo.later_unsent_card_update(
+        session=outgoing.session, incident_id=card.incident_id, channel=card.channel, after_id=outgoing.row.id or 0
+    ):
+        raise Skip("superseded by a newer card update")
+    incident = _incident(outgoing)
+    if incident is None:
+        raise Park(f"card.update: incident {outgoing.row.incident_id} is gone")
+    channel, ts = (
+        (incident.redacted_channel_id, incident.redacted_ts)
+        if card.redacted
+        else (incident.channel_id, incident.card_ts)
+    )
+    if not ts:
+        raise Park(f"card.update: the card of {incident.ref} was never posted")
+    return SlackCall("chat.update", {"channel": channel, "ts": ts, **_card(outgoing, incident, redacted=card.redacted)})
+
+
+def _post_thread_line(outgoing: Outgoing) -> SlackCall:
+    incident = _incident(outgoing)
+    if incident is None or not incident.card_ts:
+        raise Park(f"thread.reply: the card of incident {outgoing.row.incident_id} was never posted")
+    line = ThreadLine.from_row(outgoing.row)
+    entry = repo.get_timeline_entry(session=outgoing.session, entry_id=line.timeline_entry_id)
+    if entry is None:
+        raise Park("thread.reply: the timeline entry is gone")
+    text = render("slack/thread_line.j2", entry=entry, incident=incident)
+    return SlackCall("chat.postMessage", {"channel": incident.channel_id, "thread_ts": incident.card_ts, "text": text})
+
+
+def _send_page(outgoing: Outgoing) -> SlackCall:
+    page = PageDM.from_row(outgoing.row)
+    return SlackCall(
+        "chat.postMessage", {"channel": page.channel, "text": render("slack/page_dm.j2", incident=page.incident)}
+    )
+
+
+def _send_reminder(outgoing: Outgoing) -> SlackCall:
+    reminder = ReminderDM.from_row(outgoing.row)
+    text = render("slack/reminder_dm.j2", incident=reminder.incident)
+    return SlackCall("chat.postMessage", {"channel": reminder.channel, "text": text})
+
+
+def _send_policy_refusal(outgoing: Outgoing) -> SlackCall:
+    notice = PolicyRefusedNotice.from_row(outgoing.row)
+    text = render("slack/policy_refused.j2", problems=notice.problems, path=notice.path, version=notice.version)
+    return SlackCall("chat.postMessage", {"channel": notice.channel, "text": text})
+
+
+def _post_text(outgoing: Outgoing) -> SlackCall:
+    return SlackCall("chat.postMessage", {"channel": outgoing.row.channel, **outgoing.row.payload})
+
+
+# -- digests
+
+
+def _digest(outgoing: Outgoing, digest_id: int) -> Digest:
+    digest = repo.get_digest(session=outgoing.session, digest_id=digest_id)
+    if digest is None or digest.id is None:
+        raise Park(f"{outgoing.row.kind}: digest {digest_id} is gone")
+    return digest
+
+
+def _title(digest: Digest) -> str:
+    return str(digest.data.get("title") or f"{digest.kind} digest")
+
+
+def _digest_message(digest: Digest, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"text": _title(digest), "blocks": blocks, "unfurl_links": False}
+
+
+def _post_digest_review(outgoing: Outgoing) -> SlackCall:
+    review = DigestReview.from_row(outgoing.row)
+    digest = _digest(outgoing, review.digest_id)
+    args = _digest_message(digest, digest.blocks[digest.status])
+    return SlackCall("chat.postMessage", {"channel": review.channel, **args})
+
+
+def _update_digest_review(outgoing: Outgoing) -> SlackCall:
+    digest = _digest(outgoing, DigestRefresh.from_row(outgoing.row).digest_id)
+    args = _digest_message(digest, digest.blocks[digest.status])
+    if not digest.review_ts:
+        raise Park("digest.refresh: the draft was never posted")
+    return SlackCall("chat.update", {"channel": digest.review_channel, "ts": digest.review_ts, **args})
+
+
+def _post_published_digest(outgoing: Outgoing) -> SlackCall:
+    publish = DigestPublish.from_row(outgoing.row)
+    digest = _digest(outgoing, publish.digest_id)
+    blocks = published_digest(title=_title(digest), text=digest.text_slack)
+    return SlackCall("chat.postMessage", {"channel": publish.channel, **_digest_message(digest, blocks)})
+
+
+def _upload_charts(outgoing: Outgoing) -> SlackCall:
+    charts = DigestCharts.from_row(outgoing.row)
+    digest = repo.get_digest(session=outgoing.session, digest_id=charts.digest_id)
+    if digest is None or digest.id is None:
+        raise Park("digest.charts: the digest is gone")
+    channel, thread = (
+        (digest.review_channel, digest.review_ts)
+        if charts.target == "review"
+        else (digest.publish_channel, digest.publish_ts)
+    )
+    if not thread:
+        raise Park("digest.charts: the digest message was never posted")
+    # files_upload_v2 is several Web API calls (get an upload URL per file, upload, complete); a failure anywhere
+    # retries the whole upload.
+    files = [
+        {"content": chart.png, "filename": f"{chart.metric_id}.png", "title": chart.title}
+        for chart in repo.list_charts(session=outgoing.session, digest_id=digest.id)
+    ]
+    return SlackCall("files_upload_v2", {"channel": channel, "thread_ts": thread, "file_uploads": files})
+
+
+def _locked_digest(session: Session, digest_id: int) -> Digest:
+    digest = repo.get_digest(session=session, digest_id=digest_id, for_update=True)
+    assert digest is not None
+    return digest
+
+
+def _record_review(session: Session, row: OutboxMessage, response: dict[str, Any]) -> None:
+    digest = _locked_digest(session, DigestReview.from_row(row).digest_id)
+    digest.review_channel, digest.review_ts = str(response.get("channel")), str(response.get("ts"))
+
+
+def _record_publish(session: Session, row: OutboxMessage, response: dict[str, Any]) -> None:
+    digest = _locked_digest(session, DigestPublish.from_row(row).digest_id)
+    digest.publish_channel, digest.publish_ts = str(response.get("channel")), str(response.get("ts"))
+
+
+CALLS: dict[str, CallPlan] = {
+    CardPost.kind: CallPlan(_post_card, record=_record_card),
+    CardUpdate.kind: CallPlan(_update_card),
+    ThreadLine.kind: CallPlan(_post_thread_line),
+    PageDM.kind: CallPlan(_send_page),
+    ReminderDM.kind: CallPlan(_send_reminder),
+    PolicyRefusedNotice.kind: CallPlan(_send_policy_refusal),
+    DigestReview.kind: CallPlan(_post_digest_review, record=_record_review),
+    DigestRefresh.kind: CallPlan(_update_digest_review),
+    DigestPublish.kind: CallPlan(_post_published_digest, record=_record_publish),
+    DigestCharts.kind: CallPlan(_upload_charts),
+    # Rows queued before direct messages were typed carry their finished text.
+    "message": CallPlan(_post_text),
+}

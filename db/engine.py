@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
+from db.idempotency import claim_pending
+
 
 def normalise_url(url: str) -> str:
     """Use psycopg 3 for plain postgresql:// URLs."""
@@ -24,11 +26,14 @@ class DriverNotInstalled(ImportError):
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite files get WAL, foreign keys and BEGIN IMMEDIATE transactions."""
+    """Create an engine; SQLite files get WAL, foreign keys and BEGIN IMMEDIATE transactions.
+
+    Parameters are hidden from SQL errors and echo: they carry what people reported, which must not reach the log.
+    """
     url = normalise_url(url)
     if not url.startswith("sqlite"):
         try:
-            return create_engine(url, pool_pre_ping=True)
+            return create_engine(url, pool_pre_ping=True, hide_parameters=True)
         except ImportError as exc:
             # psycopg is an extra: say which one rather than "No module named 'psycopg'".
             if url.startswith("postgresql+psycopg"):
@@ -40,7 +45,7 @@ def make_engine(url: str) -> Engine:
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -70,4 +75,6 @@ class UnitOfWork:
     def __call__(self) -> Iterator[Session]:
         """Yield a session inside a transaction."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            # A repeated request stops here, before its effect; a first one claims its keys in this transaction.
+            claim_pending(session)
             yield session

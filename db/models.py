@@ -69,15 +69,20 @@ class TimelineEntry(SQLModel, table=True):
     """One change to an incident: who, when, what, before and after. Append-only (a trigger enforces it)."""
 
     __tablename__ = "timeline_entry"
+    # One chain per incident: seq counts its entries from 1, each hash covers the entry and the previous hash.
+    __table_args__ = (Index("uq_timeline_incident_seq", "incident_id", "seq", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
+    seq: int = 0
     at: datetime = Field(sa_type=UTCDateTime)
     actor: str = Field(max_length=100)
     action: str = Field(max_length=50)
     before: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     after: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     note: str = Field(default="", sa_type=Text)
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -97,6 +102,14 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str = Field(default="", sa_type=Text)
+    # When the first call went out (wall time, compared with Slack's clock): where to look for a post whose answer
+    # was lost.
+    first_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A call went out and its answer never came (crash, timeout, reset): look before sending again.
+    outcome_unknown: bool = False
+    # Where Slack put the message (the conversation id, a DM's too) and its ts, answered or found.
+    slack_channel: str | None = Field(default=None, max_length=100)
+    slack_ts: str | None = Field(default=None, max_length=50)
 
 
 class IncidentDeadline(SQLModel, table=True):
@@ -211,3 +224,26 @@ class DigestChart(SQLModel, table=True):
     metric_id: str = Field(max_length=200)
     title: str = Field(max_length=500)
     png: bytes = Field(sa_type=LargeBinary)
+
+
+class DedupClaim(SQLModel, table=True):
+    """Which incident results with a dedup key group onto: one row per key (the primary key), so one holder.
+
+    The row stays when its holder closes (holder None), so a later crossing locks an existing row instead of
+    racing to insert one; see db/repositories.py `claim_dedup_key`.
+    """
+
+    __tablename__ = "dedup_claim"
+
+    dedup_key: str = Field(primary_key=True, max_length=800)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", unique=True)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A request a sender may repeat (a retry, a replay, a double click), claimed once with the effect it caused."""
+
+    __tablename__ = "idempotency_key"
+
+    key: str = Field(primary_key=True, max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -6,13 +6,17 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from bot.common import audit_chain
 from bot.common.messages import CardUpdate
 from db.models import (
+    DedupClaim,
     Digest,
     DigestChart,
     EvalResult,
@@ -77,12 +81,52 @@ def append_timeline(
     after: dict[str, Any],
     note: str = "",
 ) -> TimelineEntry:
-    """Add one timeline entry; entries are never edited."""
+    """Add one timeline entry, chained to the incident's previous entry by its hash; entries are never edited."""
+    # The incident's row lock serialises appends to one chain across replicas (SQLite's BEGIN IMMEDIATE already
+    # does); callers that change the incident hold it already, so this takes no lock they did not have.
+    session.exec(select(Incident.id).where(Incident.id == incident_id).with_for_update()).first()
+    last = session.exec(
+        select(TimelineEntry.seq, TimelineEntry.hash)
+        .where(TimelineEntry.incident_id == incident_id)
+        .order_by(col(TimelineEntry.seq).desc())
+        .limit(1)
+    ).first()
+    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, audit_chain.GENESIS)
+    fields = audit_chain.entry_fields(
+        incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, before=before, after=after, note=note
+    )
     entry = TimelineEntry(
-        incident_id=incident_id, at=at, actor=actor, action=action, before=before, after=after, note=note
+        incident_id=incident_id,
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        before=fields["before"],
+        after=fields["after"],
+        note=note,
+        prev_hash=prev_hash,
+        hash=audit_chain.entry_hash(fields, prev_hash),
     )
     session.add(entry)
     return entry
+
+
+def list_audit_entries(
+    *, session: Session, since: datetime | None, after: tuple[int, int], limit: int
+) -> Sequence[TimelineEntry]:
+    """Timeline entries by incident and seq after the key `after`; `since` keeps incidents with an entry since."""
+    incident_id, seq = after
+    statement = select(TimelineEntry).where(
+        or_(
+            col(TimelineEntry.incident_id) > incident_id,
+            and_(col(TimelineEntry.incident_id) == incident_id, col(TimelineEntry.seq) > seq),
+        )
+    )
+    if since is not None:
+        touched = select(TimelineEntry.incident_id).where(col(TimelineEntry.at) >= since)
+        statement = statement.where(col(TimelineEntry.incident_id).in_(touched))
+    statement = statement.order_by(col(TimelineEntry.incident_id), col(TimelineEntry.seq)).limit(limit)
+    return session.exec(statement).all()
 
 
 def list_timeline(*, session: Session, incident_id: int) -> Sequence[TimelineEntry]:
@@ -120,10 +164,20 @@ def enqueue_message(*, session: Session, message: Queueable, now: datetime) -> O
 
 
 def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
-    """Due messages (pending, or sending with a lapsed lease), oldest first; other replicas skip them."""
+    """The oldest unsent message of each channel, if due, oldest first; other replicas skip them."""
+    # Only channel heads: a backlog, or a message in flight, holds back its own channel and no other.
+    earlier = aliased(OutboxMessage)
     statement = (
         select(OutboxMessage)
-        .where(col(OutboxMessage.status).in_(UNSENT), col(OutboxMessage.next_attempt_at) <= now)
+        .where(
+            col(OutboxMessage.status).in_(UNSENT),
+            col(OutboxMessage.next_attempt_at) <= now,
+            ~exists().where(
+                col(earlier.channel) == col(OutboxMessage.channel),
+                col(earlier.status).in_(UNSENT),
+                col(earlier.id) < OutboxMessage.id,
+            ),
+        )
         .order_by(col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -289,18 +343,19 @@ def link_results(*, session: Session, result_ids: Sequence[int], incident_id: in
         )
 
 
-def find_grouping_incident(*, session: Session, dedup_key: str, since: datetime) -> Incident | None:
-    """The open incident results with this key join: same key, seen within the dedup window."""
+def find_grouping_incident(*, session: Session, claim: DedupClaim, since: datetime) -> Incident | None:
+    """The incident results under a locked claim join: its holder, if open and seen within the dedup window."""
+    if claim.incident_id is None:
+        return None
     statement = (
         select(Incident)
         .where(
-            Incident.dedup_key == dedup_key,
+            Incident.id == claim.incident_id,
             col(Incident.status).in_(OPEN_STATUSES),
             col(Incident.last_seen_at) >= since,
         )
-        .order_by(col(Incident.id).desc())
-        .limit(1)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return session.exec(statement).first()
 
@@ -445,3 +500,68 @@ def replace_charts(*, session: Session, digest_id: int, charts: Sequence[tuple[s
         session.delete(old)
     for metric_id, title, png in charts:
         session.add(DigestChart(digest_id=digest_id, metric_id=metric_id, title=title, png=png))
+
+
+def claim_dedup_key(*, session: Session, dedup_key: str) -> DedupClaim:
+    """The key's claim row, created if missing and locked until the transaction ends: one writer per key at a time."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = DedupClaim.__table__  # type: ignore[attr-defined]
+    # DO NOTHING, not a caught IntegrityError, which would abort a PostgreSQL transaction. A second inserter waits
+    # here until the first commits, then finds the row below; rows are never deleted, so the lookup always finds it.
+    session.execute(
+        insert(table).values(dedup_key=dedup_key, incident_id=None).on_conflict_do_nothing(index_elements=["dedup_key"])
+    )
+    statement = (
+        select(DedupClaim)
+        .where(DedupClaim.dedup_key == dedup_key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.exec(statement).one()
+
+
+def claim_of_incident(*, session: Session, incident_id: int) -> DedupClaim | None:
+    """The locked claim row for an incident's dedup key (whoever holds it); None for an incident without a key."""
+    dedup_key = session.exec(select(Incident.dedup_key).where(Incident.id == incident_id)).first()
+    return None if dedup_key is None else claim_dedup_key(session=session, dedup_key=dedup_key)
+
+
+# -- nothing silent: unmatched inputs and parked messages (coverage, /metrics, /readyz, digests)
+
+
+def count_results_by_match(*, session: Session) -> dict[str, int]:
+    """Stored results by whether a policy metric matched them on arrival: {"matched": n, "unmatched": m}."""
+    matched = col(EvalResult.policy_metric).is_not(None)
+    rows = session.exec(select(matched, func.count()).select_from(EvalResult).group_by(matched)).all()
+    counts = {"matched": 0, "unmatched": 0}
+    for is_matched, count in rows:
+        counts["matched" if is_matched else "unmatched"] += count
+    return counts
+
+
+def count_unmatched_results(
+    *, session: Session, start: datetime, end: datetime
+) -> Sequence[tuple[str, str, str, str, int]]:
+    """(source, task, scorer, metric, count) of results received in [start, end) that no policy metric matched."""
+    key = (col(EvalResult.source), col(EvalResult.task), col(EvalResult.scorer), col(EvalResult.metric))
+    # Five columns are more than sqlmodel's select() is typed for; SQLAlchemy's own takes any number.
+    statement = (
+        sa_select(*key, func.count())
+        .where(
+            col(EvalResult.policy_metric).is_(None),
+            col(EvalResult.received_at) >= start,
+            col(EvalResult.received_at) < end,
+        )
+        .group_by(*key)
+        .order_by(*key)
+    )
+    return [
+        (str(source), str(task), str(scorer), str(metric), int(count))
+        for source, task, scorer, metric, count in session.execute(statement)
+    ]
+
+
+def oldest_outbox(*, session: Session, status: str) -> OutboxMessage | None:
+    """The oldest outbox message with this status (the first parked one, say)."""
+    statement = select(OutboxMessage).where(OutboxMessage.status == status)
+    return session.exec(statement.order_by(col(OutboxMessage.id)).limit(1)).first()

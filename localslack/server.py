@@ -51,6 +51,7 @@ from localslack.state import (
     Ephemeral,
     Failure,
     FileRecord,
+    Hold,
     Message,
     SlackError,
     User,
@@ -212,6 +213,8 @@ class LocalSlack:
         """Stop the server and close the delivery client."""
         with self.workspace.lock:
             client, self._http = self._http, None
+            for hold in self.workspace.holds:
+                hold.release()
         if client is not None:
             client.close()
         self._server.stop()
@@ -345,11 +348,13 @@ class LocalSlack:
         status: int | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        channel: str | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` (None: any method) fail like Slack.
 
         ``error="ratelimited"`` (or ``status=429``) answers 429 with Retry-After; a 5xx status
         answers a non-JSON HTML page; any other error answers 200 with ``ok: false``.
+        ``channel`` (an id) limits the failure to calls addressed there.
         """
         if error is None and status is None:
             raise ValueError("fail() needs an error code, an HTTP status, or both")
@@ -359,7 +364,21 @@ class LocalSlack:
             error = error or "ratelimited"
             retry_after = 1 if retry_after is None else retry_after
         with self.workspace.lock:
-            self.workspace.failures.append(Failure(method, error, status, retry_after, times))
+            self.workspace.failures.append(Failure(method, error, status, retry_after, times, channel))
+
+    def hold(
+        self, method: str | None, *, channel: str | None = None, seconds: float | None = None, times: int = 1
+    ) -> Hold:
+        """Let the next ``times`` calls of ``method`` (to ``channel``) take effect but hold their answers back.
+
+        The answer waits ``seconds``, or until ``Hold.release()`` (or a reset) when None: a caller whose timeout is
+        shorter sees a timeout although the call worked, and one killed meanwhile never learns the outcome.
+        ``Hold.reached`` is set once a call is held.
+        """
+        hold = Hold(method, channel, seconds, times)
+        with self.workspace.lock:
+            self.workspace.holds.append(hold)
+        return hold
 
     # ------------------------------------------------------------ reading what the bot did
 

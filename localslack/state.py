@@ -27,6 +27,23 @@ TRIGGER_LIFETIME = 3.0
 RESPONSE_URL_LIFETIME = 30 * 60.0
 RESPONSE_URL_MAX_USES = 5
 MODAL_STACK_LIMIT = 3
+# The bot token's scopes: those bot/slack/manifest.py asks for (a test keeps the two equal); tests take some away
+# (`LocalSlack.scopes`) to see what an app missing them meets.
+DEFAULT_SCOPES = frozenset(
+    {
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "im:write",
+        "users:read",
+        "channels:read",
+        "groups:read",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "files:write",
+    }
+)
 
 _TZ_LABELS = {
     "GMT": "Greenwich Mean Time",
@@ -471,13 +488,39 @@ class FileRecord(Record):
 
 @dataclass
 class Failure(Record):
-    """A scripted failure for the next ``remaining`` calls of a method (None: any)."""
+    """A scripted failure for the next ``remaining`` calls of a method (None: any), to a channel (None: any)."""
 
     method: str | None
     error: str | None
     status: int
     retry_after: int | None
     remaining: int
+    channel: str | None = None
+
+
+@dataclass
+class Hold:
+    """A scripted slow answer: the next ``remaining`` matching calls take effect, but their answers wait.
+
+    This is how Slack looks when the answer is lost or slower than the client's timeout: the message is there, the
+    caller does not know it. ``seconds=None`` holds each answer until :meth:`release` (or a reset).
+    """
+
+    method: str | None
+    channel: str | None
+    seconds: float | None
+    remaining: int
+    held: int = 0
+    released: threading.Event = field(default_factory=threading.Event)
+    reached: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """Let every held answer (and any later one) go."""
+        self.released.set()
+
+    def wait(self) -> None:
+        """Block the answer until released or for ``seconds`` (called outside the workspace lock)."""
+        self.released.wait(self.seconds)
 
 
 # ---------------------------------------------------------------- the workspace
@@ -525,9 +568,11 @@ class Workspace:
         self.response_posts: list[Call] = []
         self.deliveries: list[Delivery] = []
         self.failures: list[Failure] = []
+        self.holds: list[Hold] = []
         self.triggers: dict[str, Trigger] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
         self.files: dict[str, FileRecord] = {}
+        self.scopes: set[str] = set(DEFAULT_SCOPES)
         self.users[bot_user_id] = User(id=bot_user_id, name=bot_name, real_name=bot_name, is_bot=True)
 
     # ------------------------------------------------------------ bookkeeping
@@ -582,9 +627,13 @@ class Workspace:
             self.response_posts.clear()
             self.deliveries.clear()
             self.failures.clear()
+            for hold in self.holds:
+                hold.release()
+            self.holds.clear()
             self.triggers.clear()
             self.response_urls.clear()
             self.files.clear()
+            self.scopes = set(DEFAULT_SCOPES)
         self.touch()
 
     # ------------------------------------------------------------ people and places
@@ -967,13 +1016,36 @@ class Workspace:
 
     # ------------------------------------------------------------ failures and calls
 
-    def take_failure(self, method: str) -> Failure | None:
-        """Consume one use of the first scripted failure that matches this method."""
+    def _addressed_to(self, wanted: str | None, ref: Any) -> bool:
+        if wanted is None:
+            return True
+        if not isinstance(ref, str) or not ref:
+            return False
+        channel = self.resolve_channel(ref) if ref != wanted else None
+        return ref == wanted or (channel is not None and channel.id == wanted)
+
+    def take_failure(self, method: str, channel: Any = None) -> Failure | None:
+        """Consume one use of the first scripted failure that matches this method (and channel argument)."""
         with self.lock:
             for failure in self.failures:
-                if failure.remaining > 0 and failure.method in (None, method):
+                if (
+                    failure.remaining > 0
+                    and failure.method in (None, method)
+                    and self._addressed_to(failure.channel, channel)
+                ):
                     failure.remaining -= 1
                     return dataclasses.replace(failure)
+            return None
+
+    def take_hold(self, method: str, channel: Any = None) -> Hold | None:
+        """Consume one use of the first scripted slow answer that matches this method (and channel argument)."""
+        with self.lock:
+            for hold in self.holds:
+                if hold.remaining > 0 and hold.method in (None, method) and self._addressed_to(hold.channel, channel):
+                    hold.remaining -= 1
+                    hold.held += 1
+                    hold.reached.set()
+                    return hold
             return None
 
     def record_call(self, call: Call) -> Call:

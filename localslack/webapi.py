@@ -17,11 +17,13 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from localslack.access import MAX_FILES_PER_UPLOAD, channel_by_id, check_scopes, require_member
 from localslack.blockkit import validate_message_blocks, validate_message_text, validate_view
 from localslack.state import (
     RESPONSE_URL_LIFETIME,
@@ -30,6 +32,7 @@ from localslack.state import (
     Channel,
     Ephemeral,
     FileRecord,
+    Hold,
     Message,
     ResponseUrl,
     SlackError,
@@ -204,9 +207,33 @@ def _metadata(args: Args) -> dict[str, Any] | None:
     value = args.json("metadata", error="invalid_metadata_format")
     if value is None:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("event_type"), str):
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("event_type"), str)
+        or not isinstance(value.get("event_payload"), dict)
+    ):
         raise SlackError("invalid_metadata_format")
     return value
+
+
+def _timeline(messages: list[Message], args: Args) -> list[Message]:
+    """Keep the messages between ``oldest`` and ``latest`` (exclusive unless ``inclusive``), as Slack does."""
+    try:
+        oldest = float(args.text("oldest") or 0)
+        latest = float(args.text("latest") or "inf")
+    except ValueError:
+        raise SlackError("invalid_ts_oldest" if args.has("oldest") else "invalid_ts_latest") from None
+    if args.flag("inclusive"):
+        return [m for m in messages if oldest <= float(m.ts) <= latest]
+    return [m for m in messages if oldest < float(m.ts) < latest]
+
+
+def _listed(ws: Workspace, message: Message, args: Args) -> dict[str, Any]:
+    """A message as conversations.history/replies list it: metadata only when asked for with include_all_metadata."""
+    out = message.to_slack(ws.team_id)
+    if not args.flag("include_all_metadata"):
+        out.pop("metadata", None)
+    return out
 
 
 def _view_payload(args: Args, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -275,6 +302,7 @@ def auth_test(ws: Workspace, args: Args) -> dict[str, Any]:
 def chat_post_message(ws: Workspace, args: Args) -> dict[str, Any]:
     """Post a bot message to a channel, DM (by D or U id) or thread."""
     channel = _channel(ws, args)
+    require_member(ws, channel, public_scope="chat:write.public")
     content = _content(args, require=True)
     message = ws.post_message(
         channel.id,
@@ -294,7 +322,7 @@ def chat_post_message(ws: Workspace, args: Args) -> dict[str, Any]:
 @_method("chat.update")
 def chat_update(ws: Workspace, args: Args) -> dict[str, Any]:
     """Edit a bot message in place; fields left out keep their old values."""
-    channel = _channel(ws, args)
+    channel = channel_by_id(ws, args.text("channel"))
     message = _message(ws, channel, args.required("ts"))
     if message.user != ws.bot_user_id:
         raise SlackError("cant_update_message")
@@ -343,7 +371,7 @@ def chat_post_ephemeral(ws: Workspace, args: Args) -> dict[str, Any]:
 @_method("chat.getPermalink")
 def chat_get_permalink(ws: Workspace, args: Args) -> dict[str, Any]:
     """Return a link to a message."""
-    channel = _channel(ws, args)
+    channel = channel_by_id(ws, args.text("channel"))
     message = _message(ws, channel, args.required("message_ts"))
     return {"channel": channel.id, "permalink": permalink(ws, message)}
 
@@ -351,7 +379,7 @@ def chat_get_permalink(ws: Workspace, args: Args) -> dict[str, Any]:
 @_method("chat.delete")
 def chat_delete(ws: Workspace, args: Args) -> dict[str, Any]:
     """Delete a bot message."""
-    channel = _channel(ws, args)
+    channel = channel_by_id(ws, args.text("channel"))
     message = _message(ws, channel, args.required("ts"))
     if message.user != ws.bot_user_id:
         raise SlackError("cant_delete_message")
@@ -497,19 +525,22 @@ def conversations_members(ws: Workspace, args: Args) -> dict[str, Any]:
 def conversations_history(ws: Workspace, args: Args) -> dict[str, Any]:
     """Return a conversation's top-level messages, newest first."""
     channel = _channel(ws, args)
-    messages = [m.to_slack(ws.team_id) for m in reversed(ws.top_level(channel.id))]
+    require_member(ws, channel)  # reading a conversation needs membership, public or not
+    messages = [_listed(ws, m, args) for m in reversed(_timeline(ws.top_level(channel.id), args))]
     page, cursor = _page(messages, args)
     return {"messages": page, "has_more": bool(cursor), "response_metadata": {"next_cursor": cursor}}
 
 
 @_method("conversations.replies")
 def conversations_replies(ws: Workspace, args: Args) -> dict[str, Any]:
-    """Return a thread: its parent first, then replies oldest first."""
+    """Return a thread: its parent first, then the replies between oldest and latest, oldest first."""
     channel = _channel(ws, args)
+    require_member(ws, channel)  # reading a conversation needs membership, public or not
     parent = _message(ws, channel, args.required("ts"))
     root_ts = parent.thread_ts if parent.is_reply and parent.thread_ts else parent.ts
     root = _message(ws, channel, root_ts)
-    messages = [root.to_slack(ws.team_id)] + [m.to_slack(ws.team_id) for m in ws.thread(channel.id, root_ts)]
+    replies = _timeline(ws.thread(channel.id, root_ts), args)
+    messages = [_listed(ws, root, args)] + [_listed(ws, m, args) for m in replies]
     page, cursor = _page(messages, args, default_limit=1000)
     return {"messages": page, "has_more": bool(cursor), "response_metadata": {"next_cursor": cursor}}
 
@@ -607,6 +638,8 @@ def files_complete_upload_external(ws: Workspace, args: Args) -> dict[str, Any]:
     listed = args.json("files")
     if not isinstance(listed, list) or not listed:
         raise SlackError("invalid_arguments", ["[ERROR] missing required field: files"])
+    if len(listed) > MAX_FILES_PER_UPLOAD:
+        raise SlackError("invalid_arguments", [f"[ERROR] at most {MAX_FILES_PER_UPLOAD} files per call: files"])
     records: list[FileRecord] = []
     for item in listed:
         file_id = item.get("id") if isinstance(item, dict) else None
@@ -618,15 +651,11 @@ def files_complete_upload_external(ws: Workspace, args: Args) -> dict[str, Any]:
         if isinstance(item, dict) and item.get("title"):
             record.title = str(item["title"])
         records.append(record)
-    targets: list[Channel] = []
-    if args.text("channel_id"):
-        targets.append(_channel(ws, args, "channel_id"))
-    for ref in (args.text("channels") or "").split(","):
-        if ref.strip():
-            channel = ws.resolve_channel(ref.strip())
-            if channel is None or not ws.bot_can_see(channel):
-                raise SlackError("channel_not_found")
-            targets.append(channel)
+    # Shares take channel IDs (no names), and the bot must be in each channel: chat:write.public does not cover files.
+    refs = [args.text("channel_id") or "", *(args.text("channels") or "").split(",")]
+    targets = [channel_by_id(ws, ref.strip()) for ref in refs if ref.strip()]
+    for channel in targets:
+        require_member(ws, channel)
     comment = args.text("initial_comment") or ""
     if validate_message_text(comment):
         raise SlackError("msg_too_long")
@@ -657,6 +686,8 @@ class Answer:
     body: dict[str, Any] | str
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = "application/json"
+    # A scripted slow answer: the call took effect, but the answer waits (see LocalSlack.hold).
+    hold: Hold | None = None
 
     def to_response(self) -> Response:
         """Turn the answer into a Starlette response."""
@@ -697,7 +728,7 @@ def dispatch(ws: Workspace, method: str, raw: Mapping[str, Any], token: str | No
     """Answer one Web API call the way Slack would and record it."""
     with ws.lock:
         logged = loggable_args(raw)
-        failure = ws.take_failure(method)
+        failure = ws.take_failure(method, raw.get("channel"))
         if failure is not None:
             answer = _failure_answer(failure.status, failure.error, failure.retry_after)
             error = failure.error or f"http_{failure.status}"
@@ -716,8 +747,11 @@ def dispatch(ws: Workspace, method: str, raw: Mapping[str, Any], token: str | No
                     raise SlackError("not_authed")
                 if token != ws.bot_token:
                     raise SlackError("invalid_auth")
+                check_scopes(ws, method)
             body: dict[str, Any] = {"ok": True, **handler(ws, Args(raw))}
-            answer = Answer(200, body)
+            # Slack names the token's scopes on every answer; apps read them from auth.test.
+            scopes = {"x-oauth-scopes": ",".join(sorted(ws.scopes))}
+            answer = Answer(200, body, scopes, hold=ws.take_hold(method, raw.get("channel")))
             ws.record_call(Call(method, logged, True, None, 200, body))
         except SlackError as exc:
             error_body = exc.body()
@@ -947,7 +981,11 @@ def build_routes(ws: Workspace) -> list[BaseRoute]:
             args = await read_args(request)
         except SlackError as exc:
             return JSONResponse(exc.body())
-        return dispatch(ws, method, args, bearer_token(request, args)).to_response()
+        answer = dispatch(ws, method, args, bearer_token(request, args))
+        if answer.hold is not None:
+            # Off the event loop and outside the workspace lock: other calls go on while this answer waits.
+            await anyio.to_thread.run_sync(answer.hold.wait)
+        return answer.to_response()
 
     async def response_url(request: Request) -> Response:
         """Answer a POST to a response_url."""

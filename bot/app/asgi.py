@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,17 +16,23 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_sdk import WebClient
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.app import metrics
+from bot.app import logs, metrics
 from bot.app.config import Settings
+from bot.app.slack_edge import slack_body_problem, slack_signature_problem
 from bot.app.wiring import Core, build_bolt, build_core
 from bot.common.clock import Clock, system_clock
+from db.engine import UnitOfWork
 from db.migrate import current_revision, head_revision
+from db.repositories import count_outbox, oldest_outbox
 from handlers import webhooks
 from handlers.http import BodyTooLarge, error, read_body
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +52,7 @@ def create_app(
     start_worker: bool = True,
 ) -> Tripwire:
     """Build the bot once and mount its HTTP routes; with `start_worker` the ASGI lifespan runs its background work."""
+    logs.install_request_ids()
     core = build_core(settings, clock=clock, client=client)
     bolt = build_bolt(core)
     registry = metrics.build_registry(uow=core.uow, timers=core.timers, policies=core.policies)
@@ -56,8 +65,29 @@ def create_app(
         with core.running():
             yield
 
-    asgi = Starlette(routes=http_routes(core, bolt, registry), lifespan=lifespan)
+    asgi = Starlette(
+        routes=http_routes(core, bolt, registry), lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)]
+    )
     return Tripwire(**vars(core), bolt=bolt, metrics=registry, asgi=asgi)
+
+
+def parked(uow: UnitOfWork) -> dict[str, Any]:
+    """How many outbox messages are parked (failed for good), and the oldest one's error, for /readyz."""
+    with uow() as session:
+        count = count_outbox(session=session, status="failed")
+        oldest = oldest_outbox(session=session, status="failed")
+    if oldest is None:
+        return {"parked": count}
+    return {
+        "parked": count,
+        "oldest_parked": {
+            "id": oldest.id,
+            "kind": oldest.kind,
+            "channel": oldest.channel,
+            "error": oldest.last_error,
+            "created_at": oldest.created_at.isoformat(),
+        },
+    }
 
 
 def http_routes(core: Core, bolt: App, registry: CollectorRegistry) -> list[Route]:
@@ -69,6 +99,15 @@ def http_routes(core: Core, bolt: App, registry: CollectorRegistry) -> list[Rout
             body = await read_body(request, settings.max_body_bytes)
         except BodyTooLarge:
             return error(413, f"body is over {settings.max_body_bytes} bytes", "body")
+        # The signature first, on the raw bytes: nothing unsigned is parsed, dispatched or logged (body included).
+        problem = slack_signature_problem(request.headers, body, secret=settings.slack_signing_secret, now=time.time())
+        if problem is not None:
+            log.warning("refused a request to /slack/events: %s", problem)
+            return error(401, problem, "X-Slack-Signature")
+        malformed = slack_body_problem(body, request.headers.get("content-type"))
+        if malformed is not None:
+            log.warning("refused a signed request to /slack/events: %s", malformed)
+            return error(400, malformed, "body")
         bolt_request = to_bolt_request(request, body)
         # Bolt's App is synchronous: run it off the event loop so one slow listener blocks nobody else.
         bolt_response = await anyio.to_thread.run_sync(bolt.dispatch, bolt_request)
@@ -90,7 +129,8 @@ def http_routes(core: Core, bolt: App, registry: CollectorRegistry) -> list[Rout
                 current, head = current_revision(engine), head_revision()
             except Exception as exc:  # a broken database is exactly what this endpoint reports
                 return False, {"database": f"unreachable: {type(exc).__name__}"}
-            return current == head, {"database": "ok", "schema": current, "expected": head}
+            # Parked messages are shown, not judged: readiness stays about the database (another replica may help).
+            return current == head, {"database": "ok", "schema": current, "expected": head, **parked(core.uow)}
 
         ok, details = await anyio.to_thread.run_sync(check)
         return JSONResponse({"ok": ok, **details}, status_code=200 if ok else 503)

@@ -15,16 +15,26 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from bot.app import logs
 from bot.app.config import ConfigError, Settings
 from bot.common.errors import TripwireError
 
 if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
     from bot.app.wiring import Core
+    from bot.policy.document import Policy
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app.serve import serve_http, serve_socket_mode
 
+    if args.socket_mode:
+        settings.require_socket_mode()
+    else:
+        settings.require_http()
+    # The Slack set-up is checked alongside start-up, never in its way: problems are logged and DMed to the admins.
+    threading.Thread(target=_doctor_at_start, args=(settings,), name="doctor", daemon=True).start()
     if not args.socket_mode:
         serve_http(settings, host=args.host, port=args.port)
         return 0
@@ -38,6 +48,43 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     serve_socket_mode(settings, stop=stop)
     return 0
+
+
+def _slack_and_policy(settings: Settings) -> tuple[WebClient, Policy]:
+    from slack_sdk import WebClient
+
+    from bot.policy.loader import load_policy
+    from bot.policy.store import BUNDLED_POLICY
+
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
+    return client, load_policy(settings.policy_path or BUNDLED_POLICY)
+
+
+def _doctor_at_start(settings: Settings) -> None:
+    from bot.app.doctor import report_at_start
+
+    try:
+        client, policy = _slack_and_policy(settings)
+    except TripwireError as exc:
+        # serve itself reports a policy it cannot load; the doctor has nothing to add.
+        logging.getLogger(__name__).warning("slack set-up not checked: %s", exc)
+        return
+    report_at_start(client, policy, triage_channel=settings.triage_channel)
+
+
+def _doctor(settings: Settings, _: argparse.Namespace) -> int:
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app.doctor import check_slack, print_findings
+
+    settings.require("slack_bot_token")
+    client, policy = _slack_and_policy(settings)
+    try:
+        findings = check_slack(client, policy, triage_channel=settings.triage_channel)
+    except (SlackApiError, OSError) as exc:
+        print(f"tripwire doctor: Slack did not answer the checks ({exc}); try again", file=sys.stderr)
+        return 1
+    return print_findings(findings, out=sys.stdout)
 
 
 def _db_upgrade(settings: Settings, _: argparse.Namespace) -> int:
@@ -112,6 +159,35 @@ def _policy_backtest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_coverage(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app.wiring import build_core
+    from bot.ingest.service import stored_result
+    from bot.policy.coverage import uncovered
+    from db.repositories import iter_eval_results
+
+    core = build_core(settings)
+    try:
+        with core.uow() as session:
+            results = [stored_result(row) for row in iter_eval_results(session=session, since=_parse_since(args.since))]
+    finally:
+        core.engine.dispose()
+    policy = core.policies.current
+    found = uncovered(results, policy=policy)
+    since = f" since {args.since}" if args.since else ""
+    if not found:
+        print(f"every one of {len(results)} stored results{since} matches a metric of policy {policy.version}")
+        return 0
+    total = sum(u.count for u in found)
+    print(f"{total} of {len(results)} stored results{since} match no metric of policy {policy.version}:")
+    for item in found:
+        key = item.key
+        print(
+            f"{item.count:>7}  source={key.source} task={key.task} scorer={key.scorer or '-'} metric={key.metric}"
+            f"  (last {item.last_seen:%Y-%m-%d})" + (f"\n         closest metric: {item.hint}" if item.hint else "")
+        )
+    return 0
+
+
 def _parse_since(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -148,7 +224,7 @@ def _ingest_files(core: Core, files: list[Path], *, kind: str) -> int:
     for index, path in enumerate(files, 1):
         try:
             if kind == "inspect":
-                results = read_inspect_log(path, received_at=core.ingest.now())
+                results = read_inspect_log(path, received_at=core.ingest.now(), max_bytes=core.settings.max_log_bytes)
             else:
                 results = parse_lm_eval(path.read_bytes(), filename=path.name, received_at=core.ingest.now())
             outcome = core.ingest.ingest(results)
@@ -194,6 +270,18 @@ def _digest_preview(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app.audit import export_command
+
+    return export_command(settings, since=_parse_since(args.since))
+
+
+def _audit_verify(_: Settings, args: argparse.Namespace) -> int:
+    from bot.app.audit import verify_command
+
+    return verify_command(Path(args.file))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     parser = argparse.ArgumentParser(prog="tripwire", description="AI-safety incidents in Slack.")
@@ -227,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--limit", type=int, default=20, help="how many differing results to list")
     backtest.set_defaults(run=_policy_backtest)
 
+    coverage = policy_sub.add_parser("coverage", help="which stored source/task/scorer/metric tuples no metric matches")
+    coverage.add_argument("--since", help="only results observed on or after this ISO date")
+    coverage.set_defaults(run=_policy_coverage)
+
     ingest = sub.add_parser("ingest", help="ingest eval logs from files or folders (idempotent)")
     ingest_sub = ingest.add_subparsers(dest="kind", required=True)
     for kind, text in (
@@ -245,6 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--format", choices=["slack", "md", "html"], default="md")
     preview.set_defaults(run=_digest_preview)
 
+    audit = sub.add_parser("audit", help="the tamper-evident timeline")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_sub.add_parser("export", help="every timeline entry as JSON lines on stdout, hash-chained")
+    export.add_argument("--since", help="only the whole timelines of incidents with an entry on or after this date")
+    export.set_defaults(run=_audit_export)
+    verify = audit_sub.add_parser("verify", help="check an export: exit 0, or 1 naming the first bad entry")
+    verify.add_argument("file")
+    verify.set_defaults(run=_audit_verify)
+
+    doctor = sub.add_parser("doctor", help="check the Slack side: token, scopes, channels and the bot's membership")
+    doctor.set_defaults(run=_doctor)
+
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for this configuration")
     manifest.add_argument("--socket-mode", action="store_true")
     manifest.set_defaults(run=_manifest)
@@ -254,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tripwire` script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.install_request_ids()
+    logging.basicConfig(level=logging.INFO, format=logs.FORMAT)
     # Migrations and job registration narrate every step at INFO; their warnings still show.
     for chatty in ("alembic", "apscheduler"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

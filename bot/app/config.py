@@ -8,6 +8,16 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "xxx", "secret", "todo", "your-secret-here"})
+# What a value copied from the README or an example still looks like: `xoxb-…`, `xoxb-...`, `<token>`.
+PLACEHOLDER_MARKS = ("…", "...", "<", ">", "your-", "your_")
+# A token that is only its kind's prefix (`xoxb-`) was never filled in.
+PREFIXES = frozenset({"xoxb", "xoxp", "xapp"})
+
+
+def is_placeholder(value: str) -> bool:
+    """True for an unset value, a known placeholder, or one still carrying an example's marks."""
+    text = value.strip().lower()
+    return text in PLACEHOLDERS or any(mark in text for mark in PLACEHOLDER_MARKS) or text.rstrip("-") in PREFIXES
 
 
 class ConfigError(Exception):
@@ -31,6 +41,8 @@ class Settings(BaseSettings):
     triage_channel: str = Field(default="#safety-triage", alias="TRIPWIRE_TRIAGE_CHANNEL")
     public_url: str = Field(default="https://tripwire.example.com", alias="TRIPWIRE_PUBLIC_URL")
     max_body_bytes: int = Field(default=1_048_576, alias="TRIPWIRE_MAX_BODY_BYTES")
+    # A compressed Inspect log (.eval zip) declaring a larger expansion is refused before it is inflated.
+    max_log_bytes: int = Field(default=50 * 1024 * 1024, alias="TRIPWIRE_MAX_LOG_BYTES")
     # Slack allows about one message per second per channel; the outbox paces itself to that.
     channel_interval_seconds: float = Field(default=1.0, alias="TRIPWIRE_CHANNEL_INTERVAL")
     # An alert storm edits an incident's card at most once per this many seconds.
@@ -40,16 +52,25 @@ class Settings(BaseSettings):
     process_before_response: bool = Field(default=False, alias="TRIPWIRE_PROCESS_BEFORE_RESPONSE")
 
     def require(self, *names: str) -> None:
-        """Raise ConfigError naming every listed variable that is unset or a placeholder."""
+        """Raise ConfigError naming every listed variable that is unset, a placeholder or not ASCII."""
         fields = type(self).model_fields
-        missing = []
+        missing, garbled = [], []
         for name in names:
             value = getattr(self, name)
-            if not isinstance(value, str) or value.strip().lower() in PLACEHOLDERS:
-                missing.append(fields[name].alias or name.upper())
+            alias = fields[name].alias or name.upper()
+            if not isinstance(value, str) or is_placeholder(value):
+                missing.append(alias)
+            elif not value.isascii():
+                # Secrets travel in HTTP headers, which carry ASCII only: such a value fails on the first request.
+                garbled.append(alias)
+        problems = []
         if missing:
+            problems.append("set " + ", ".join(missing))
+        if garbled:
+            problems.append(", ".join(garbled) + " must be plain ASCII (a copied placeholder or a stray character?)")
+        if problems:
             raise ConfigError(
-                "cannot start: set " + ", ".join(missing) + " (see README, 'Connect a real Slack workspace')"
+                "cannot start: " + "; ".join(problems) + " (see README, 'Connect a real Slack workspace')"
             )
 
     def require_http(self) -> None:

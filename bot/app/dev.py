@@ -31,10 +31,13 @@ DEV_USERS = (
     (TRIAGER, "tom", "Tom Triager (on call)", "America/Los_Angeles"),
     (LEAD, "lee", "Lee Lead (safety lead)", "America/New_York"),
 )
+# (id, name, private, bot invited). The bot is in the channels the README tells a real team to invite it to:
+# #safety-triage, and every channel the policy routes to or drafts digests into (seed_from_policy adds those);
+# it is not in #general, as it would not be in a real workspace.
 DEV_CHANNELS = (
-    ("C0TRIAGE", "safety-triage", False),
-    ("C0GENERAL", "general", False),
-    ("C0RESTRICTED", "safety-restricted", True),
+    ("C0TRIAGE", "safety-triage", False, True),
+    ("C0GENERAL", "general", False, False),
+    ("C0RESTRICTED", "safety-restricted", True, True),
 )
 DEMO_WAIT_SECONDS = 10.0
 _USER_ID = re.compile(r"^[UW][0-9A-Z]{2,}$")
@@ -97,7 +100,7 @@ def policy_places(policy: Policy) -> tuple[dict[str, bool], set[str]]:
 
 
 def seed_from_policy(slack: LocalSlack, policy: Policy) -> None:
-    """Add the channels and people the policy names, so the bot's posts and pages land somewhere visible."""
+    """Add the channels (with the bot invited, as the README asks) and people the policy names."""
     channels, users = policy_places(policy)
     snapshot = slack.snapshot()
     known_names = {c["name"] for c in snapshot["channels"]}
@@ -114,12 +117,25 @@ def seed_from_policy(slack: LocalSlack, policy: Policy) -> None:
                 continue
         else:
             continue
-        slack.add_channel(channel_id, name=name, is_private=private)
+        slack.add_channel(channel_id, name=name, is_private=private, bot_member=True)
         known_names.add(name)
         known_ids.add(channel_id)
     known_users = {u["id"] for u in snapshot["users"]}
     for user_id in sorted(users - known_users):
         slack.add_user(user_id, name=user_id.lower(), real_name=f"{user_id} (named in the policy)")
+
+
+def furnish(slack: LocalSlack, settings: Settings) -> None:
+    """Add the dev people and channels, and install the app as its manifest describes it."""
+    for user_id, name, real_name, tz in DEV_USERS:
+        slack.add_user(user_id, name=name, real_name=real_name, tz=tz)
+    for channel_id, name, private, invited in DEV_CHANNELS:
+        slack.add_channel(channel_id, name=name, is_private=private, bot_member=invited)
+    # The page offers the same command and shortcut a real workspace would get from the manifest, and the token
+    # holds the scopes that manifest asks for: no more, so a call needing another scope fails here as in Slack.
+    manifest = build_manifest(settings)
+    slack.app_features = AppFeatures.from_manifest(manifest)
+    slack.workspace.scopes = set(manifest["oauth_config"]["scopes"]["bot"])
 
 
 def build_dev(settings: Settings, *, host: str = "127.0.0.1", port: int = 0) -> DevWorkspace:
@@ -133,12 +149,7 @@ def build_dev(settings: Settings, *, host: str = "127.0.0.1", port: int = 0) -> 
         scratch = tempfile.TemporaryDirectory(prefix="tripwire-dev-")
         policy_path = str(write_dev_policy(BUNDLED_POLICY, Path(scratch.name) / "policy.yaml"))
     slack = LocalSlack(signing_secret=signing_secret, bot_token=bot_token, host=host, port=port)
-    for user_id, name, real_name, tz in DEV_USERS:
-        slack.add_user(user_id, name=name, real_name=real_name, tz=tz)
-    for channel_id, name, private in DEV_CHANNELS:
-        slack.add_channel(channel_id, name=name, is_private=private)
-    # The page offers the same command and shortcut a real workspace would get from the manifest.
-    slack.app_features = AppFeatures.from_manifest(build_manifest(settings))
+    furnish(slack, settings)
     try:
         slack.start()
     except BaseException:

@@ -12,14 +12,15 @@ from prometheus_client.registry import Collector
 from bot.incidents.timers import TimerService
 from bot.policy.store import PolicyStore
 from db.engine import UnitOfWork
-from db.repositories import count_incidents_by_status, count_outbox
+from db.repositories import count_incidents_by_status, count_outbox, count_results_by_match
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 
 
 class TripwireCollector(Collector):
-    """Timer passes of this process, the outbox backlog and incidents by status, and the policy in force."""
+    """Timer passes of this process, the outbox by status (parked = failed), incidents by status, stored results
+    matched or unmatched by the policy, and the policy in force."""
 
     def __init__(self, *, uow: UnitOfWork, timers: TimerService, policies: PolicyStore) -> None:
         self._uow = uow
@@ -31,13 +32,22 @@ class TripwireCollector(Collector):
         yield CounterMetricFamily("tripwire_timer_passes", "Timer runs by this process.", value=self._timers.passes)
         outbox = GaugeMetricFamily("tripwire_outbox_messages", "Slack outbox messages by status.", labels=["status"])
         incidents = GaugeMetricFamily("tripwire_incidents", "Incidents by status.", labels=["status"])
+        # From the table, not this process: every replica reports the same totals, which survive restarts.
+        results = GaugeMetricFamily(
+            "tripwire_results",
+            "Stored eval results by whether a policy metric matched them on arrival.",
+            labels=["outcome"],
+        )
         with self._uow() as session:
             for status in OUTBOX_STATUSES:
                 outbox.add_metric([status], count_outbox(session=session, status=status))
             for status, count in sorted(count_incidents_by_status(session=session).items()):
                 incidents.add_metric([status], count)
+            for outcome, count in sorted(count_results_by_match(session=session).items()):
+                results.add_metric([outcome], count)
         yield outbox
         yield incidents
+        yield results
         # An info metric is exposed as the gauge tripwire_policy_info{version="..."} 1.
         yield InfoMetricFamily(
             "tripwire_policy", "The policy version in force.", value={"version": self._policies.current.version}

@@ -7,16 +7,23 @@ through `Core.start_background` / `Core.stop_background` (or `Core.running()`), 
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
+import json
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.ack import Ack
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
@@ -31,10 +38,14 @@ from bot.incidents.timers import TimerService
 from bot.ingest.service import IngestService
 from bot.policy.store import PolicyStore
 from bot.slack.digest_messages import SlackDigestRenderer
+from bot.slack.ids import ActionId
 from bot.slack.outbox import Outbox
+from db import idempotency
 from db.engine import UnitOfWork, make_engine
 from db.migrate import upgrade
 from handlers import register_all
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -84,8 +95,9 @@ def slack_clients(settings: Settings, client: WebClient | None) -> tuple[WebClie
         client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     # A listener answering a person may wait out one 429; everything else goes through the outbox.
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
-    # The outbox handles 429 itself (it reschedules instead of sleeping), so its client has no rate-limit retry.
-    outbox_client = WebClient(token=client.token, base_url=client.base_url, timeout=15)
+    # The outbox handles 429 itself (it reschedules instead of sleeping), and it must not resend a post whose answer
+    # was lost (slack_sdk's default handler does, on a reset connection): its client retries nothing.
+    outbox_client = WebClient(token=client.token, base_url=client.base_url, timeout=15, retry_handlers=[])
     return client, outbox_client
 
 
@@ -95,8 +107,14 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
     upgrade(engine)
     uow = UnitOfWork(engine)
     client, outbox_client = slack_clients(settings, client)
-    outbox = Outbox(uow=uow, client=outbox_client, clock=clock, channel_interval=settings.channel_interval_seconds)
     policies = PolicyStore(path=settings.policy_path or None, uow=uow, clock=clock)
+    outbox = Outbox(
+        uow=uow,
+        client=outbox_client,
+        clock=clock,
+        channel_interval=settings.channel_interval_seconds,
+        admins=lambda: policies.current.roles["admin"].members,
+    )
     incidents = IncidentService(
         uow=uow, clock=clock, policies=policies, triage_channel=settings.triage_channel, on_commit=outbox.wake
     )
@@ -142,17 +160,99 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
     )
 
 
+# The incident card's buttons, whose second click would act again (a second escalation). The digest buttons are
+# not here: a digest is published once by its own state, and a second click is told so.
+CARD_VERBS = frozenset(
+    verb.value for verb in (ActionId.ACKNOWLEDGE, ActionId.ESCALATE, ActionId.RESOLVE, ActionId.REOPEN, ActionId.SNOOZE)
+)
+# Slack retries an event for a few minutes and signatures are fresh for five: a key outlives both.
+IDEMPOTENCY_WINDOW = timedelta(minutes=10)
+
+
+class ContextCarryingExecutor(ThreadPoolExecutor):
+    """Bolt's listener pool, running each listener in a copy of the dispatching context.
+
+    Bolt acks first and runs the listener on this pool; the copy carries the request's idempotency keys and its
+    request id into the listener's thread.
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Schedule `fn` in a copy of the caller's contextvars."""
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
+class KeptAck(Ack):
+    """An ack that, once given, stays given.
+
+    When a listener fails after acking, Bolt's runner for listeners that run after the answer (the production mode)
+    sets the ack back to None, and if it had not yet read the ack it answers Slack 404 for a request that was handled.
+    """
+
+    def __init__(self) -> None:
+        self._given: BoltResponse | None = None
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    @property
+    def response(self) -> BoltResponse | None:
+        """The answer given, if any."""
+        return self._given
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        if value is not None or self._given is None:
+            self._given = value
+
+
+class OnceApp(App):
+    """Bolt's App, dispatching each request with its idempotency keys declared (see `request_keys`).
+
+    Around dispatch rather than in a middleware: Bolt runs its middleware one after another and the listener after
+    all of them, so only this wraps the listener (and the executor carries the keys into its thread).
+    """
+
+    def __init__(self, *, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._clock = clock
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        """Run the request; its first unit of work claims its keys with its effect (db/idempotency.py)."""
+        body = req.body if isinstance(req.body, dict) else {}
+        keys = request_keys(body, signature=(req.headers.get("x-slack-signature") or [""])[0])
+        with idempotency.once(keys, now=self._clock(), ttl=IDEMPOTENCY_WINDOW):
+            return super().dispatch(req)
+
+
 def build_bolt(core: Core) -> App:
     """The Bolt app with every listener registered and the services injected; HTTP and Socket Mode both serve it."""
-    bolt = App(
-        client=core.client,
+    token = core.client.token
+
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        # One workspace and one token: nothing to look up, so no auth.test at request time and a report is still
+        # stored (its card queued) while Slack is down. bot_user_id stays unknown: Bolt then cannot drop the bot's
+        # own events, and Tripwire listens to none (app_home_opened comes from people).
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+    # The listeners' client without its token: `authorize` supplies it per request (a client with a token makes Bolt
+    # warn at every start that the token is ignored).
+    listener_client = WebClient(
+        base_url=core.client.base_url, timeout=core.client.timeout, retry_handlers=core.client.retry_handlers
+    )
+    bolt = OnceApp(
+        clock=core.incidents.now,
+        client=listener_client,
         signing_secret=core.settings.slack_signing_secret,
         process_before_response=core.settings.process_before_response,
-        token_verification_enabled=False,
+        authorize=authorize,
+        listener_executor=ContextCarryingExecutor(),
     )
+
+    # /slack/events checks every signature before Bolt sees the request (bot/app/slack_edge.py); Bolt checks again,
+    # and would log the body of whatever it refused (at INFO): a stranger's text, or a late genuine restricted title.
+    logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
 
     @bolt.middleware
     def inject_services(context: BoltContext, next: Callable[[], Any]) -> None:
+        context["ack"] = KeptAck()
         context["incidents"] = core.incidents
         context["settings"] = core.settings
         context["policies"] = core.policies
@@ -161,3 +261,33 @@ def build_bolt(core: Core) -> App:
 
     register_all(bolt, command=core.settings.command)
     return bolt
+
+
+def request_keys(body: dict[str, Any], *, signature: str) -> list[str]:
+    """What makes a Slack request a repeat: its signature (a replay), and what it acts on (a retry, a second click)."""
+    keys = [_key("request", signature)] if signature else []
+    kind = body.get("type")
+    if kind == "event_callback" and body.get("event_id"):
+        # Slack signs each retry afresh; the event id stays.
+        keys.append(_key("event", body["event_id"]))
+    elif kind == "view_submission":
+        view = body.get("view") or {}
+        # The hash changes whenever the view is updated: a second submission of the same form carries the same one.
+        keys.append(_key("view", view.get("id"), view.get("hash")))
+    elif kind == "block_actions":
+        for action in (body.get("actions") or [])[:1]:
+            if action.get("action_id") not in CARD_VERBS:
+                continue
+            # One person's two clicks on the card as it was are one click; once the card changes, a click acts again.
+            shown = body.get("message") or body.get("view") or {}
+            state = shown.get("hash") or json.dumps(shown.get("blocks"), sort_keys=True, default=str)
+            container = body.get("container") or {}
+            where = container.get("message_ts") or container.get("view_id")
+            user = (body.get("user") or {}).get("id")
+            keys.append(_key("action", user, action.get("action_id"), action.get("value"), where, state))
+    return keys
+
+
+def _key(kind: str, *parts: object) -> str:
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+    return f"{kind}:{digest}"

@@ -21,3 +21,7 @@ class InvalidInput(TripwireError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AlreadyDone(TripwireError):
+    """This request (a retry, a replay, a second click or submission) was handled before; it acts only once."""

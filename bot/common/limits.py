@@ -10,6 +10,8 @@ SECTION_TEXT_MAX: Final = 3000
 FIELD_TEXT_MAX: Final = 2000
 HEADER_TEXT_MAX: Final = 150
 INPUT_TEXT_MAX: Final = 3000
+# Files shared by one files.completeUploadExternal call: Slack refuses larger batches (seen failing above ~14).
+FILES_PER_UPLOAD_MAX: Final = 10
 # Not Slack's: how many characters of a title a digest line shows, and how many items a Slack list shows.
 LABEL_MAX: Final = 80
 SLACK_LIST_MAX: Final = 10

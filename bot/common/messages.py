@@ -189,16 +189,29 @@ class DigestCharts(_DigestMessage):
 
     kind: ClassVar[str] = "digest.charts"
     target: Literal["review", "publish"]
+    # One upload carries at most FILES_PER_UPLOAD_MAX charts: this message uploads the batch starting at `first`.
+    first: int = 0
 
     def payload(self) -> dict[str, Any]:
         """What the row stores besides the address."""
-        return {"id": self.digest_id, "target": self.target}
+        payload: dict[str, Any] = {"id": self.digest_id, "target": self.target}
+        return payload | {"first": self.first} if self.first else payload
 
     @classmethod
     def from_row(cls, row: StoredMessage) -> Self:
-        """The message a stored row holds."""
+        """The message a stored row holds (rows queued before batches had no `first`: they start at 0)."""
         target: Literal["review", "publish"] = "review" if row.payload.get("target") == "review" else "publish"
-        return cls(digest_id=int(row.payload["id"]), channel=row.channel, target=target)
+        first = int(row.payload.get("first", 0))
+        return cls(digest_id=int(row.payload["id"]), channel=row.channel, target=target, first=first)
+
+    @classmethod
+    def batches(
+        cls, *, digest_id: int, channel: str, target: Literal["review", "publish"], count: int, size: int
+    ) -> list[Self]:
+        """One upload message per `size` charts, in order."""
+        return [
+            cls(digest_id=digest_id, channel=channel, target=target, first=first) for first in range(0, count, size)
+        ]
 
 
 # -- the policy file
@@ -237,4 +250,50 @@ class PolicyRefusedNotice:
             path=str(payload["path"]),
             version=str(payload["version"]),
             problems=tuple(str(problem) for problem in payload["problems"]),
+        )
+
+
+# -- messages Slack refused
+
+
+@dataclass(frozen=True)
+class ParkedNotice:
+    """Tell an admin that Slack refused a queued message for good, so it was parked and will not be sent."""
+
+    kind: ClassVar[str] = "outbox.parked"
+    admin: str
+    outbox_id: int
+    message_kind: str
+    message_channel: str
+    error: str
+
+    @property
+    def channel(self) -> str:
+        """The notice goes to the admin directly."""
+        return self.admin
+
+    @property
+    def incident_id(self) -> None:
+        """The notice names the incident in its payload's message, not as its own."""
+        return None
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        return {
+            "outbox_id": self.outbox_id,
+            "kind": self.message_kind,
+            "channel": self.message_channel,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds."""
+        payload = row.payload
+        return cls(
+            admin=row.channel,
+            outbox_id=int(payload["outbox_id"]),
+            message_kind=str(payload["kind"]),
+            message_channel=str(payload["channel"]),
+            error=str(payload["error"]),
         )

@@ -142,6 +142,7 @@ class DigestContext:
             policy_changes=tuple(self.policy_view(c) for c in sorted(data.policy_changes, key=loaded)),
             charts=self.charts(),
             notes=tuple(sorted(data.notes.items())),
+            unmatched=tuple(sorted(data.unmatched, key=lambda u: (-u.count, u.source, u.task, u.scorer, u.metric))),
         )
 
     def policy_view(self, change: PolicyChange) -> PolicyChangeView:

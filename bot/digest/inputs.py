@@ -119,6 +119,18 @@ class CategoryInfo:
 
 
 @dataclass(frozen=True)
+class UnmatchedInput:
+    """Results of one source/task/scorer/metric that no policy metric matched, with the closest metric as a hint."""
+
+    source: str
+    task: str
+    scorer: str
+    metric: str
+    count: int
+    closest: str = ""
+
+
+@dataclass(frozen=True)
 class DigestInput:
     """Everything one digest (weekly or risk report) is rendered from; all datetimes are aware UTC."""
 
@@ -138,3 +150,4 @@ class DigestInput:
     categories: tuple[CategoryInfo, ...] = ()
     last_report_end: datetime | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    unmatched: tuple[UnmatchedInput, ...] = ()

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from bot.common.clock import Clock
 from bot.common.errors import InvalidInput, NotFound
+from bot.common.limits import FILES_PER_UPLOAD_MAX
 from bot.common.messages import DigestCharts, DigestPublish, DigestRefresh, DigestReview
 from bot.common.vocabulary import Action
 from bot.digest.compose import build_risk_report, build_weekly
@@ -26,11 +27,13 @@ from bot.digest.inputs import (
     PolicyChange,
     ResultRow,
     SeriesPoint,
+    UnmatchedInput,
 )
 from bot.digest.render import content_hash, render_digest
 from bot.digest.schedule import last_slot, next_slot, previous_period, risk_report_period, weekly_period
 from bot.digest.views import DigestContent, Format
 from bot.incidents.records import PermissionDenied
+from bot.policy.coverage import InputKey, closest_metric
 from bot.policy.document import Policy
 from bot.policy.store import PolicyStore
 from db import repositories as repo
@@ -187,8 +190,10 @@ class DigestService:
             repo.replace_charts(session=session, digest_id=row.id, charts=charts)
             channel = row.review_channel
             repo.enqueue_message(session=session, message=DigestReview(digest_id=row.id, channel=channel), now=now)
-            if charts:
-                upload = DigestCharts(digest_id=row.id, channel=channel, target="review")
+            uploads = DigestCharts.batches(
+                digest_id=row.id, channel=channel, target="review", count=len(charts), size=FILES_PER_UPLOAD_MAX
+            )
+            for upload in uploads:
                 repo.enqueue_message(session=session, message=upload, now=now)
             return row.id
 
@@ -225,8 +230,11 @@ class DigestService:
             now = self._clock()
             channel = row.publish_channel
             repo.enqueue_message(session=session, message=DigestPublish(digest_id=digest_id, channel=channel), now=now)
-            if repo.list_charts(session=session, digest_id=digest_id):
-                upload = DigestCharts(digest_id=digest_id, channel=channel, target="publish")
+            count = len(repo.list_charts(session=session, digest_id=digest_id))
+            uploads = DigestCharts.batches(
+                digest_id=digest_id, channel=channel, target="publish", count=count, size=FILES_PER_UPLOAD_MAX
+            )
+            for upload in uploads:
                 repo.enqueue_message(session=session, message=upload, now=now)
             self._refresh(session, row)
             return row
@@ -284,6 +292,7 @@ class DigestService:
         flagged = repo.list_flagged_results(session=session, start=period.start, end=period.end)
         linked = repo.refs_by_id(session=session, incident_ids=[r.incident_id for r in flagged if r.incident_id])
         metrics = {metric.id: metric for metric in policy.metrics}
+        # Results no metric matched (alerts on the default route) are listed as unmatched inputs, not as crossings.
         results = [
             ResultRow(
                 metric_id=row.policy_metric or row.metric,
@@ -298,6 +307,7 @@ class DigestService:
                 incident_ref=linked[row.incident_id].ref if row.incident_id in linked else None,
             )
             for row in flagged
+            if row.policy_metric is not None
         ]
         last_report = repo.last_digest(session=session, kind="risk-report")
         return DigestInput(
@@ -341,7 +351,17 @@ class DigestService:
                 for key, category in policy.categories.items()
             ),
             last_report_end=last_report.period_end if last_report is not None else None,
+            unmatched=self._unmatched(session, policy, period),
         )
+
+    @staticmethod
+    def _unmatched(session: Session, policy: Policy, period: Period) -> tuple[UnmatchedInput, ...]:
+        rows = repo.count_unmatched_results(session=session, start=period.start, end=period.end)
+        out = []
+        for source, task, scorer, metric, count in rows:
+            hint = closest_metric(policy, InputKey(source, task, scorer, metric))
+            out.append(UnmatchedInput(source, task, scorer, metric, count, str(hint) if hint else ""))
+        return tuple(out)
 
     @staticmethod
     def _series(session: Session, metric_id: str, policy: Policy, period: Period) -> MetricSeries:

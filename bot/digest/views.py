@@ -12,6 +12,7 @@ from bot.digest.charts import Chart
 from bot.digest.inputs import (
     DigestKind,
     Period,
+    UnmatchedInput,
 )
 
 DUE_SOON = timedelta(days=7)
@@ -219,6 +220,8 @@ class DigestContent:
     threats: tuple[Threat, ...] = ()
     deviations: tuple[Deviation, ...] = ()
     changes: Changes | None = None
+    # Inputs no policy metric matched in the period; the section is shown only when there are some.
+    unmatched: tuple[UnmatchedInput, ...] = ()
 
     def as_data(self) -> dict[str, Any]:
         """A JSON-able snapshot of everything the text was made from (chart images by their SHA-256)."""

@@ -82,7 +82,22 @@ class Draft:
 
 
 TITLE_MAX = HEADER_TEXT_MAX
+# The incident table's column sizes (db/models.py Incident): longer values are refused here, not by the database.
+MODEL_MAX, CHECKPOINT_MAX, DEPLOYMENT_MAX, CATEGORY_MAX, SEVERITY_MAX = 200, 200, 100, 100, 10
 URL = re.compile(r"^https?://[^\s<>|]+$")
+# NUL (PostgreSQL text refuses it) and lone surrogates (not encodable as UTF-8): no database can store them.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _field_problems(fields: dict[str, tuple[str, int | None]]) -> dict[str, str]:
+    """Per field: a character no database stores, or more characters than its column holds (None: unbounded)."""
+    errors: dict[str, str] = {}
+    for name, (value, limit) in fields.items():
+        if UNSTORABLE.search(value):
+            errors[name] = "Remove the control or broken characters from this field (a NUL or a lone surrogate)."
+        elif limit is not None and len(value.strip()) > limit:
+            errors[name] = f"Keep this to {limit} characters (it has {len(value.strip())})."
+    return errors
 
 
 def validate_draft(
@@ -97,21 +112,31 @@ def validate_draft(
     links: str = "",
 ) -> tuple[Draft | None, dict[str, str]]:
     """Check form values; return a Draft, or the field-level errors (field name -> message)."""
-    errors: dict[str, str] = {}
     title = " ".join(title.split())
+    errors = _field_problems(
+        {
+            "title": (title, TITLE_MAX),
+            "severity": (severity, SEVERITY_MAX),
+            # Text and JSON columns: a long description is stored whole (the card shows its start).
+            "description": (description, None),
+            "category": (category, CATEGORY_MAX),
+            "model": (model, MODEL_MAX),
+            "checkpoint": (checkpoint, CHECKPOINT_MAX),
+            "deployment": (deployment, DEPLOYMENT_MAX),
+            "links": (links, None),
+        }
+    )
     if not title:
         errors["title"] = "Give the incident a title."
-    elif len(title) > TITLE_MAX:
-        errors["title"] = f"Keep the title to {TITLE_MAX} characters (it has {len(title)})."
     sev = Severity.SEV3
-    if severity:
+    if severity and "severity" not in errors:
         try:
             sev = parse_severity(severity)
         except InvalidInput as exc:
             errors["severity"] = str(exc)
     link_list = tuple(line.strip() for line in links.splitlines() if line.strip())
     bad = [link for link in link_list if not URL.match(link)]
-    if bad:
+    if bad and "links" not in errors:
         errors["links"] = f"Not a web link: {bad[0][:80]} (one http(s) URL per line)."
     if errors:
         return None, errors

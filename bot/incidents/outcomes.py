@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.common.errors import InvalidInput
+from bot.incidents.audit import AuditSummary
 from bot.policy.oncall import RosterLine
 from db.models import Incident, IncidentDeadline, TimelineEntry
 
@@ -63,4 +64,11 @@ class Changed:
     incident: Incident
 
 
-Outcome = Help | Listing | Detail | Withheld | Roster | Changed
+@dataclass(frozen=True)
+class Audited:
+    """`audit`: the export's size and first and last hashes, verified, for a person the policy lets export it."""
+
+    summary: AuditSummary
+
+
+Outcome = Help | Listing | Detail | Withheld | Roster | Changed | Audited

@@ -9,17 +9,19 @@ from sqlmodel import Session
 
 from bot.common.errors import TripwireError
 from bot.common.messages import CardPost, CardUpdate, ThreadLine
-from bot.common.vocabulary import Action, Status
+from bot.common.vocabulary import CLOSED, Action, Status
 from bot.policy.document import Policy
 from bot.policy.oncall import escalation_pages
 from bot.policy.triage import Decision
 from db import repositories as repo
-from db.models import Incident, IncidentDeadline, TimelineEntry
+from db.models import DedupClaim, Incident, IncidentDeadline, TimelineEntry
 
 TRACKED = ("status", "severity", "assignee", "escalation_level", "category", "level", "paged", "snoozed_until")
 SYSTEM_ACTOR = "tripwire"
 PAGE_KINDS = ("page", "ack_reminder")
 DEADLINE_KINDS = ("deadline_reminder", "deadline_due")
+# The actions that close or reopen an incident, and so give back or take again its dedup key's claim.
+CLAIM_ACTIONS = frozenset({Action.RESOLVE, Action.DISMISS, Action.REOPEN})
 
 
 class PermissionDenied(TripwireError):
@@ -159,3 +161,12 @@ def open_incident(
         redacted = CardPost(incident_id=incident.id, channel=triage_channel, redacted=True)
         repo.enqueue_message(session=session, message=redacted, now=now)
     return incident
+
+
+def settle_claim(claim: DedupClaim, incident: Incident) -> None:
+    """Closing gives the incident's dedup key back; reopening takes it again unless another incident holds it."""
+    if Status(incident.status) in CLOSED:
+        if claim.incident_id == incident.id:
+            claim.incident_id = None
+    elif claim.incident_id is None:
+        claim.incident_id = incident.id

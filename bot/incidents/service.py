@@ -14,12 +14,14 @@ from bot.common.vocabulary import Action, Severity, Status
 from bot.incidents.lifecycle import Draft, next_status
 from bot.incidents.outcomes import Detail
 from bot.incidents.records import (
+    CLAIM_ACTIONS,
     DEADLINE_KINDS,
     PAGE_KINDS,
     PermissionDenied,
     open_incident,
     record,
     schedule_chain,
+    settle_claim,
     snapshot,
 )
 from bot.policy.document import Policy
@@ -66,6 +68,11 @@ class IncidentService:
     def now(self) -> datetime:
         """The service's clock (injected in tests)."""
         return self._clock()
+
+    @property
+    def uow(self) -> UnitOfWork:
+        """The unit of work, for read-only reports beside the service (the audit export)."""
+        return self._uow
 
     def report(self, *, draft: Draft, reporter: str, source: str = "slack") -> Incident:
         """File a new incident: triage it against the policy, store it, start its clocks, queue its card."""
@@ -308,11 +315,17 @@ class IncidentService:
             )
         now = self._clock()
         with self._uow() as session:
+            # The claim row before the incident row, the order ingestion locks them in, so the two never deadlock.
+            claim = (
+                repo.claim_of_incident(session=session, incident_id=incident_id) if action in CLAIM_ACTIONS else None
+            )
             incident = self._load(session, incident_id, for_update=True)
             before = snapshot(incident)
             incident.status = next_status(action, Status(incident.status), incident.ref)
             if apply is not None:
                 apply(session, incident, now)
+            if claim is not None:
+                settle_claim(claim, incident)
             incident.updated_at = now
             record(session, incident, now=now, actor=actor, action=action, before=before, note=note)
         self._on_commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,9 +21,35 @@ if TYPE_CHECKING:
 # Inspect AI logs
 
 
-def read_inspect_log(path: Path, *, received_at: datetime) -> list[Result]:
+# What an .eval log may expand to (the sum of its entries' declared sizes); TRIPWIRE_MAX_LOG_BYTES overrides it.
+MAX_LOG_BYTES = 50 * 1024 * 1024
+
+
+class LogTooLarge(InvalidInput):
+    """A compressed log that would expand past the limit; refused before anything is inflated (HTTP 413)."""
+
+
+def check_expanded_size(path: Path, *, max_bytes: int) -> None:
+    """Refuse a zip whose central directory declares more than `max_bytes` in all, reading only that directory."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput(f"{path.name} is not a readable Inspect log (BadZipFile: {exc})", field="log") from exc
+    if declared > max_bytes:
+        raise LogTooLarge(
+            f"{path.name} would expand to {declared} bytes, over the {max_bytes}-byte limit (TRIPWIRE_MAX_LOG_BYTES)",
+            field="log",
+        )
+
+
+def read_inspect_log(path: Path, *, received_at: datetime, max_bytes: int = MAX_LOG_BYTES) -> list[Result]:
     """One result per score and metric of a successful Inspect AI log (.json or .eval); stderr rides along."""
     require_aware(received_at, "received_at")
+    # Inspect inflates the entries it reads; a zip bomb is stopped by its declared sizes before that.
+    check_expanded_size(path, max_bytes=max_bytes)
     log = _read_inspect_header(path)
     if log.status != "success":
         detail = f": {first_line(log.error.message)}" if log.error is not None else ""

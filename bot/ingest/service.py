@@ -25,11 +25,13 @@ SERIES_LIMIT = 500
 
 @dataclass
 class IngestOutcome:
-    """What a batch did: stored, already known, and the incidents it opened or updated."""
+    """What a batch did: stored, already known, matched by no metric, and the incidents it opened or updated."""
 
     accepted: int = 0
     duplicates: int = 0
     near_misses: int = 0
+    # Stored results that no policy metric matched (unmatched alerts still take the default alert route).
+    unmatched: int = 0
     incidents: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
@@ -38,6 +40,7 @@ class IngestOutcome:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "near_misses": self.near_misses,
+            "unmatched": self.unmatched,
             "incidents": self.incidents,
         }
 
@@ -82,7 +85,8 @@ class IngestService:
         rows = [result_row(result, decision, now) for result, decision in zip(results, decisions, strict=True)]
         touched: set[str] = set()
         with self._uow() as session:
-            inserted = repo.insert_eval_results(session=session, rows=rows)
+            # Identity order: two batches sharing results take the unique-index locks in the same order.
+            inserted = repo.insert_eval_results(session=session, rows=sorted(rows, key=_identity))
             outcome.accepted = len(inserted)
             outcome.duplicates = len(results) - len(inserted)
             groups: dict[str, _Group] = {}
@@ -93,12 +97,14 @@ class IngestService:
                     continue
                 if decision.near_miss is not None:
                     outcome.near_misses += 1
+                outcome.unmatched += not decision.matched
                 if decision.metric is not None:
                     series.add((decision.metric, str(row["model_family"])))
                 if decision.dedup_key is not None and decision.level is not None:
                     group = groups.setdefault(str(decision.dedup_key), _Group(decision))
                     group.results.append((result, result_id))
-            for key, group in groups.items():
+            # Keys in sorted order: two batches lock the claims they share in the same order, so never deadlock.
+            for key, group in sorted(groups.items()):
                 touched.add(self._attach(session, key, group, policy, now))
             for metric_id, family in sorted(series):
                 ref = self._trend(session, metric_id, family, policy, now)
@@ -128,7 +134,8 @@ class IngestService:
     def _attach(self, session: Session, key: str, group: _Group, policy: Policy, now: datetime) -> str:
         decision = group.decision
         window = decision.dedup_window or timedelta(hours=6)
-        incident = repo.find_grouping_incident(session=session, dedup_key=key, since=now - window)
+        claim = repo.claim_dedup_key(session=session, dedup_key=key)
+        incident = repo.find_grouping_incident(session=session, claim=claim, since=now - window)
         metric = policy.metric(decision.metric) if decision.metric else None
         higher_is_worse = metric is None or metric.direction == "higher_is_worse"
         values = [result.value for result, _ in group.results]
@@ -157,6 +164,8 @@ class IngestService:
                 now=now,
                 triage_channel=self._triage_channel,
             )
+            # The claim moves here, from no holder or from one outside the window (which stays open, unclaimed).
+            claim.incident_id = incident.id
             incident.worst_value = worst_here
         else:
             previous = incident.worst_value if incident.worst_value is not None else worst_here
@@ -192,8 +201,9 @@ class IngestService:
             return None
         decision = decide_trend(finding, model=family, policy=policy, now=now)
         key = str(decision.dedup_key)
+        claim = repo.claim_dedup_key(session=session, dedup_key=key)
         existing = repo.find_grouping_incident(
-            session=session, dedup_key=key, since=now - (decision.dedup_window or timedelta(hours=6))
+            session=session, claim=claim, since=now - (decision.dedup_window or timedelta(hours=6))
         )
         if existing is not None:
             existing.last_seen_at = now
@@ -219,6 +229,7 @@ class IngestService:
             now=now,
             triage_channel=self._triage_channel,
         )
+        claim.incident_id = incident.id
         return incident.ref
 
 

@@ -15,7 +15,7 @@ from pydantic import (
 
 from bot.common.vocabulary import PERMISSIONS, Action
 from bot.policy.model import Category, Framework, Metric, Route
-from bot.policy.schedules import Deadline, DigestPolicy, Reports, Role, Rotation, Snooze
+from bot.policy.schedules import Alerts, Deadline, DigestPolicy, Reports, Role, Rotation, Snooze
 from bot.policy.values import (
     EVERYONE,
     REQUIRED_ROLES,
@@ -48,6 +48,7 @@ class Policy(StrictModel):
     snooze: Snooze = Snooze()
     digest: DigestPolicy
     reports: Reports = Reports()
+    alerts: Alerts = Alerts()
 
     _content_hash: str = PrivateAttr(default="")
 
@@ -175,6 +176,23 @@ class Policy(StrictModel):
                 ("reports", "default_category"),
                 unknown_name("category", self.reports.default_category, self.categories, plural="categories"),
             )
+        yield from self._alert_issues()
+
+    def _alert_issues(self) -> Iterable[tuple[Loc, str]]:
+        rule = self.alerts.default
+        where: Loc = ("alerts", "default")
+        if rule.category is not None and rule.category not in self.categories:
+            yield (*where, "category"), unknown_name("category", rule.category, self.categories, plural="categories")
+        if rule.route is not None:
+            category = self.categories.get(rule.category or self.reports.default_category)
+            if rule.route not in self.routes:
+                yield (*where, "route"), unknown_name("route", rule.route, self.routes)
+            elif category is not None and category.restricted and not self.routes[rule.route].private:
+                yield (
+                    (*where, "route"),
+                    f"the default category is restricted but route {rule.route!r} is not private; "
+                    "restricted details may only go to a private route",
+                )
 
     @property
     def content_hash(self) -> str:

@@ -216,6 +216,42 @@ def _default_report_levels() -> dict[Severity, LevelName]:
     }
 
 
+def _default_alert_levels() -> dict[str, LevelName]:
+    return {"critical": LevelName.THRESHOLD, "warning": LevelName.ALERT, "info": LevelName.WATCH}
+
+
+class AlertDefault(StrictModel):
+    """Where an Alertmanager alert that matches no metric goes; its `severity` label picks the level."""
+
+    # Used when the alert has no `category` label naming a policy category; unset: reports.default_category.
+    category: Slug | None = None
+    # Unset: the route the category names for the level. A restricted category always keeps its own (private) route.
+    route: Slug | None = None
+    # Alertmanager `severity` label (compared in lower case) -> level.
+    levels: Mapping[str, LevelName] = Field(default_factory=_default_alert_levels)
+    # A missing or unlisted severity label still opens an incident, at this level: nothing is silently dropped.
+    otherwise: LevelName = LevelName.ALERT
+    dedup_window: PositiveDuration = timedelta(hours=6)
+
+    @model_validator(mode="after")
+    def _lower_case_keys(self) -> AlertDefault:
+        raise_if_any(
+            "AlertDefault",
+            [
+                (("levels", key), f"severity {key!r} must be written in lower case ({key.lower()!r})")
+                for key in self.levels
+                if key != key.lower()
+            ],
+        )
+        return self
+
+
+class Alerts(StrictModel):
+    """How alerts that no metric matches are handled."""
+
+    default: AlertDefault = AlertDefault()
+
+
 class Reports(StrictModel):
     """How human reports are triaged: the category when none is chosen and the level each severity asks for."""
 

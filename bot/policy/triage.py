@@ -185,6 +185,8 @@ def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decisio
             severity = policy.categories[metric.category].levels[level].severity if level is not None else None
             hits.append(_Hit(index, metric, level, near_miss_of(metric, result.value), severity))
     if not hits:
+        if result.source == "alertmanager":
+            return _unmatched_alert(result, policy=policy, now=now)
         return _empty(
             policy,
             f"no metric in policy {policy.version} matches {result.source} task {result.task!r} metric "
@@ -247,9 +249,7 @@ def evaluate_report(report: Report, *, policy: Policy, now: datetime) -> Decisio
             field="category",
         )
     wanted = policy.reports.levels_by_severity[report.severity]
-    defined = category.defined_levels()
-    at_or_below = [name for name in defined if name.rank <= wanted.rank]
-    level_name = at_or_below[-1] if at_or_below else defined[0]
+    level_name = _closest_level(category, wanted)
     level = category.levels[level_name]
     # The policy's severity for the level is a floor; a reporter may only make it worse.
     severity = min(report.severity, level.severity, key=severity_rank)
@@ -274,6 +274,50 @@ def evaluate_report(report: Report, *, policy: Policy, now: datetime) -> Decisio
     )
 
 
+def _closest_level(category: Category, wanted: LevelName) -> LevelName:
+    # The highest level the category defines at or below the one asked for, else its lowest.
+    defined = category.defined_levels()
+    at_or_below = [name for name in defined if name.rank <= wanted.rank]
+    return at_or_below[-1] if at_or_below else defined[0]
+
+
+def _unmatched_alert(result: Result, *, policy: Policy, now: datetime) -> Decision:
+    # No metric matches, yet an alert was raised on purpose: the default route pages someone (PRODUCT: nothing silent).
+    rule = policy.alerts.default
+    named = result.labels.get("category", "")
+    category_id = named if named in policy.categories else (rule.category or policy.reports.default_category)
+    category = policy.categories[category_id]
+    label = result.labels.get("severity", "").strip().lower()
+    wanted = rule.levels.get(label, rule.otherwise)
+    level_name = _closest_level(category, wanted)
+    level = category.levels[level_name]
+    # A restricted category keeps its own private route, whatever the default route is.
+    route_id = level.route if category.restricted or rule.route is None else rule.route
+    severity_text = f"severity {label!r}" if label else "no severity label"
+    sentence = (
+        f"No metric in policy {policy.version} matches alert {result.metric!r}; the default alert route takes it: "
+        f"{severity_text} means {wanted.value}, so it is {level_name.value} in {category_id}, "
+        f"{level.severity.value} for route {route_id}."
+    )
+    # Alertmanager's fingerprint (the run_id's first part) identifies the alert: repeats of it group together.
+    fingerprint = result.run_id.split(":")[0]
+    return decide(
+        policy=policy,
+        now=now,
+        category_id=category_id,
+        category=category,
+        level_name=level_name,
+        severity=level.severity,
+        matched=(),
+        metric_id=None,
+        near_miss=None,
+        dedup=DedupKey(category_id, model_family(result.model), f"alert:{fingerprint}", level_name.value),
+        dedup_window=rule.dedup_window,
+        explanation=sentence,
+        route_id=route_id,
+    )
+
+
 def decide(
     *,
     policy: Policy,
@@ -288,9 +332,12 @@ def decide(
     dedup: DedupKey | None,
     dedup_window: timedelta | None,
     explanation: str,
+    route_id: str | None = None,
 ) -> Decision:
+    """The decision that opens an incident at this level; `route_id` overrides the level's own route."""
     level = category.levels[level_name]
-    route = policy.routes[level.route]
+    route_id = route_id or level.route
+    route = policy.routes[route_id]
     deadlines = tuple(
         StartedDeadline(did, policy.deadlines[did].due_at(start=now, tz=policy.tz)) for did in level.deadlines
     )
@@ -301,7 +348,7 @@ def decide(
         level=level_name,
         near_miss=near_miss,
         severity=severity,
-        route=level.route,
+        route=route_id,
         channel=route.channel,
         restricted=category.restricted,
         actions=level.actions,

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.common.limits import FILES_PER_UPLOAD_MAX
 from bot.common.messages import (
     CardPost,
     CardUpdate,
@@ -17,6 +18,7 @@ from bot.common.messages import (
     DigestRefresh,
     DigestReview,
     PageDM,
+    ParkedNotice,
     PolicyRefusedNotice,
     ReminderDM,
     ThreadLine,
@@ -152,6 +154,18 @@ def _send_policy_refusal(outgoing: Outgoing) -> SlackCall:
     return SlackCall("chat.postMessage", {"channel": notice.channel, "text": text})
 
 
+def _send_parked_notice(outgoing: Outgoing) -> SlackCall:
+    notice = ParkedNotice.from_row(outgoing.row)
+    text = render(
+        "slack/outbox_parked.j2",
+        kind=notice.message_kind,
+        channel=notice.message_channel,
+        outbox_id=notice.outbox_id,
+        error=notice.error,
+    )
+    return SlackCall("chat.postMessage", {"channel": notice.channel, "text": text})
+
+
 def _post_text(outgoing: Outgoing) -> SlackCall:
     return SlackCall("chat.postMessage", {"channel": outgoing.row.channel, **outgoing.row.payload})
 
@@ -209,10 +223,13 @@ def _upload_charts(outgoing: Outgoing) -> SlackCall:
     if not thread:
         raise Park("digest.charts: the digest message was never posted")
     # files_upload_v2 is several Web API calls (get an upload URL per file, upload, complete); a failure anywhere
-    # retries the whole upload.
+    # retries the whole upload. Unlike a post it carries no metadata to look for, and Slack shares files into the
+    # thread after the answer, so an upload whose answer was lost is repeated: at worst the charts show twice.
     files = [
         {"content": chart.png, "filename": f"{chart.metric_id}.png", "title": chart.title}
-        for chart in repo.list_charts(session=outgoing.session, digest_id=digest.id)
+        for chart in repo.list_charts(session=outgoing.session, digest_id=digest.id)[
+            charts.first : charts.first + FILES_PER_UPLOAD_MAX
+        ]
     ]
     return SlackCall("files_upload_v2", {"channel": channel, "thread_ts": thread, "file_uploads": files})
 
@@ -240,6 +257,7 @@ CALLS: dict[str, CallPlan] = {
     PageDM.kind: CallPlan(_send_page),
     ReminderDM.kind: CallPlan(_send_reminder),
     PolicyRefusedNotice.kind: CallPlan(_send_policy_refusal),
+    ParkedNotice.kind: CallPlan(_send_parked_notice),
     DigestReview.kind: CallPlan(_post_digest_review, record=_record_review),
     DigestRefresh.kind: CallPlan(_update_digest_review),
     DigestPublish.kind: CallPlan(_post_published_digest, record=_record_publish),

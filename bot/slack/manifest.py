@@ -14,6 +14,10 @@ BOT_SCOPES = (
     "users:read",
     "channels:read",
     "groups:read",
+    # The outbox reads a conversation back to find a post whose answer was lost (bot/slack/lookup.py).
+    "channels:history",
+    "groups:history",
+    "im:history",
     "files:write",
 )
 

@@ -20,7 +20,15 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.common.limits import HEADER_TEXT_MAX, INPUT_TEXT_MAX, MESSAGE_BLOCKS_MAX, VIEW_BLOCKS_MAX, truncate
+from bot.common.limits import (
+    HEADER_TEXT_MAX,
+    INPUT_TEXT_MAX,
+    MESSAGE_BLOCKS_MAX,
+    SECTION_TEXT_MAX,
+    VIEW_BLOCKS_MAX,
+    truncate,
+)
+from bot.incidents.lifecycle import CHECKPOINT_MAX, DEPLOYMENT_MAX, MODEL_MAX
 from bot.policy.document import Policy
 from bot.slack.blocks import BlockLimitError, as_dicts, section, text_blocks
 from bot.slack.ids import INPUT_ACTION, BlockId, CallbackId
@@ -50,8 +58,9 @@ def new_incident_modal(
     description: str = "",
     links: str = "",
     metadata: dict[str, str] | None = None,
+    note: str = "",
 ) -> dict[str, Any]:
-    """The report form: opened by `/incident new` and by the message shortcut."""
+    """The report form: opened by `/incident new` and by the message shortcut; `note` says what could not be filled."""
     severities = [
         _option("sev1", "sev1 — critical"),
         _option("sev2", "sev2 — high"),
@@ -60,7 +69,8 @@ def new_incident_modal(
     ]
     options = [_option(value, truncate(label, 75)) for value, label in categories[:100]]
     default = next((o for o in options if o.value == "unclassified"), options[-1])
-    blocks = [
+    # Each input is capped where the database column (db/models.py Incident) is; validate_draft checks it again.
+    blocks: list[Block] = [
         _input(
             BlockId.TITLE,
             "Title",
@@ -70,7 +80,10 @@ def new_incident_modal(
             BlockId.DESCRIPTION,
             "What happened",
             PlainTextInputElement(
-                action_id=INPUT_ACTION, multiline=True, initial_value=truncate(description, INPUT_TEXT_MAX) or None
+                action_id=INPUT_ACTION,
+                multiline=True,
+                initial_value=truncate(description, INPUT_TEXT_MAX) or None,
+                max_length=INPUT_TEXT_MAX,
             ),
             optional=True,
         ),
@@ -84,22 +97,35 @@ def new_incident_modal(
             "Severity",
             StaticSelectElement(action_id=INPUT_ACTION, options=severities, initial_option=severities[2]),
         ),
-        _input(BlockId.MODEL, "Model", PlainTextInputElement(action_id=INPUT_ACTION), optional=True),
-        _input(BlockId.CHECKPOINT, "Checkpoint", PlainTextInputElement(action_id=INPUT_ACTION), optional=True),
+        _input(
+            BlockId.MODEL, "Model", PlainTextInputElement(action_id=INPUT_ACTION, max_length=MODEL_MAX), optional=True
+        ),
+        _input(
+            BlockId.CHECKPOINT,
+            "Checkpoint",
+            PlainTextInputElement(action_id=INPUT_ACTION, max_length=CHECKPOINT_MAX),
+            optional=True,
+        ),
         _input(
             BlockId.DEPLOYMENT,
             "Deployment",
-            PlainTextInputElement(action_id=INPUT_ACTION, placeholder="e.g. internal research, public API"),
+            PlainTextInputElement(
+                action_id=INPUT_ACTION, placeholder="e.g. internal research, public API", max_length=DEPLOYMENT_MAX
+            ),
             optional=True,
         ),
         _input(
             BlockId.LINKS,
             "Links",
-            PlainTextInputElement(action_id=INPUT_ACTION, multiline=True, initial_value=links or None),
+            PlainTextInputElement(
+                action_id=INPUT_ACTION, multiline=True, initial_value=links or None, max_length=INPUT_TEXT_MAX
+            ),
             optional=True,
             hint="One http(s) URL per line: transcripts, eval runs, dashboards.",
         ),
     ]
+    if note:
+        blocks.insert(0, ContextBlock(elements=[MarkdownTextObject(text=truncate(note, SECTION_TEXT_MAX))]))
     view = View(
         type="modal",
         callback_id=CallbackId.NEW_INCIDENT,

@@ -1,31 +1,41 @@
-"""Delivers queued messages as Slack calls (bot/slack/calls.py): in order and paced per channel, retried while
-Slack is slow or down, parked when Slack refuses them for good."""
+"""Delivers queued messages as Slack calls (bot/slack/calls.py): one call in flight per channel and channels side by
+side, in order and paced per channel, retried while Slack is slow or down, looked for (never blindly repeated) when an
+answer was lost, and parked with a word to the admins when Slack refuses them for good."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from functools import partial
+from http.client import HTTPException
+from typing import Any, TypeVar
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.common.clock import Clock
+from bot.common.clock import Clock, system_clock
+from bot.common.messages import ParkedNotice
 from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall
+from bot.slack.lookup import find_posted, tagged
 from db import repositories as repo
 from db.engine import UnitOfWork
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# Slack errors that retrying cannot fix: the message is parked as failed and logged.
+# Slack errors that retrying cannot fix: the message is parked as failed and the admins are told.
 PERMANENT_ERRORS = frozenset(
     {
         "channel_not_found",
         "invalid_blocks",
         "invalid_blocks_format",
+        "invalid_metadata_format",
         "msg_too_long",
         "no_text",
         "invalid_arguments",
@@ -33,19 +43,24 @@ PERMANENT_ERRORS = frozenset(
         "is_archived",
         "cant_update_message",
         "message_not_found",
+        "thread_not_found",
         "user_not_found",
+        "missing_scope",
+        "restricted_action",
     }
 )
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF_SECONDS = 300
+WORKERS = 8
 
 
 class Retry(Exception):
-    """Slack could not take the call now; try again after `delay` seconds."""
+    """Slack could not take the call now; try again after `delay` seconds (`unknown`: it may have taken it)."""
 
-    def __init__(self, reason: str, delay: float) -> None:
+    def __init__(self, reason: str, delay: float, *, unknown: bool = False) -> None:
         super().__init__(reason)
         self.delay = delay
+        self.unknown = unknown
 
 
 @dataclass
@@ -63,6 +78,14 @@ class PassResult:
         """How many messages this pass dealt with in any way."""
         return self.sent + self.retried + self.failed
 
+    def add(self, other: PassResult) -> None:
+        """Count another pass's (or one message's) outcome in this one."""
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.errors += other.errors
+
 
 class Outbox:
     """The worker behind the outbox table."""
@@ -75,13 +98,25 @@ class Outbox:
         clock: Clock,
         channel_interval: float = 1.0,
         batch: int = 50,
+        workers: int = WORKERS,
+        admins: Callable[[], Sequence[str]] = tuple,
+        wall: Clock = system_clock,
     ) -> None:
         self._uow = uow
+        # The client must not retry on its own (slack_sdk's default retries a reset connection): a repeated post
+        # whose first answer was lost is exactly what this worker avoids.
         self._client = client
         self._clock = clock
+        # Slack stamps messages with its own clock: when a call went out is wall time, whatever the bot's clock says.
+        self._wall = wall
         self._interval = channel_interval
         self._batch = batch
+        self._workers = workers
+        self._admins = admins
         self._last_sent: dict[str, float] = {}
+        self._in_flight: dict[int, Future[PassResult]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -98,76 +133,116 @@ class Outbox:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop the loop and wait for the current pass to finish."""
+        """Stop the loop and wait for the calls in flight to finish."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="tripwire-outbox")
+            return self._pool
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()
             try:
-                result = self.deliver_due()
+                started = self._start_due()
             except Exception:  # the loop must outlive a database hiccup; the error is logged with its trace
                 log.exception("outbox pass failed")
-                result = PassResult()
-            if result.touched == 0:
+                started = 0
+            if started == 0:
                 self._wake.wait(timeout=min(1.0, max(self._interval, 0.05)))
-                self._wake.clear()
+
+    def _start_due(self) -> int:
+        """Start the due head of each idle channel on a free worker, without waiting for any call to answer."""
+        with self._lock:
+            free = self._workers - len(self._in_flight)
+        if free <= 0:
+            return 0
+        ids = self._claim(limit=free)
+        for message_id in ids:
+            self._submit(message_id).add_done_callback(partial(self._on_done, message_id))
+        return len(ids)
+
+    def _submit(self, message_id: int) -> Future[PassResult]:
+        pool = self._executor()
+        with self._lock:
+            future = pool.submit(self._deliver_one, message_id)
+            self._in_flight[message_id] = future
+        return future
+
+    def _on_done(self, message_id: int, _future: Future[PassResult]) -> None:
+        self._finished(message_id)
+
+    def _finished(self, message_id: int) -> None:
+        with self._lock:
+            self._in_flight.pop(message_id, None)
+        self._wake.set()
 
     def drain(self, max_passes: int = 1000) -> PassResult:
         """Deliver everything that is due now (used by tests and the CLI); stops when a pass does nothing."""
         total = PassResult()
         for _ in range(max_passes):
             result = self.deliver_due()
-            total.sent += result.sent
-            total.retried += result.retried
-            total.failed += result.failed
-            total.errors += result.errors
+            total.add(result)
             if result.touched == 0:
                 break
         return total
 
     def deliver_due(self) -> PassResult:
-        """One pass: claim due messages (one per channel), call Slack outside any transaction, record the outcome."""
+        """One pass: claim the due head of each channel, call Slack for them side by side, wait for every answer."""
+        ids = self._claim(limit=self._batch)
+        futures = [self._submit(message_id) for message_id in ids]
         result = PassResult()
-        for message_id in self._claim():
-            try:
-                self._deliver(message_id)
-            except Retry as exc:
-                self._reschedule(message_id, str(exc), exc.delay)
-                result.retried += 1
-                result.errors.append(str(exc))
-            except Park as exc:
-                self._finish(message_id, status="failed", error=str(exc))
-                log.error("outbox message %s parked: %s", message_id, exc)
-                result.failed += 1
-                result.errors.append(str(exc))
-            else:
-                result.sent += 1
+        for message_id, future in zip(ids, futures, strict=True):
+            result.add(future.result())
+            self._finished(message_id)
         return result
 
-    def _claim(self) -> list[int]:
+    def _claim(self, *, limit: int) -> list[int]:
         now = self._clock()
         claimed: list[int] = []
-        channels: set[str] = set()
         mono = time.monotonic()
+        with self._lock:
+            busy = set(self._in_flight)
         with self._uow() as session:
             for message in repo.claim_due_outbox(session=session, now=now, limit=self._batch):
                 assert message.id is not None
-                if message.channel in channels:
+                if len(claimed) >= limit:
+                    break
+                if message.id in busy or mono - self._last_sent.get(message.channel, -1e9) < self._interval:
                     continue
-                channels.add(message.channel)
-                if mono - self._last_sent.get(message.channel, -1e9) < self._interval:
-                    continue
-                if repo.earlier_unsent_in_channel(session=session, channel=message.channel, before_id=message.id):
-                    continue
+                # A lease that ran out on a call in flight: that process died mid-call, so the outcome is unknown.
+                if message.status == "sending" and message.attempts > 0:
+                    message.outcome_unknown = True
+                if message.first_attempt_at is None:
+                    message.first_attempt_at = self._wall()
                 message.status = "sending"
                 message.next_attempt_at = now + LEASE
                 message.attempts += 1
                 claimed.append(message.id)
         return claimed
+
+    def _deliver_one(self, message_id: int) -> PassResult:
+        """Deliver one claimed message and record the outcome; what happened, counted."""
+        try:
+            self._deliver(message_id)
+        except Retry as exc:
+            self._reschedule(message_id, str(exc), exc.delay, unknown=exc.unknown)
+            return PassResult(retried=1, errors=[str(exc)])
+        except Park as exc:
+            self._park(message_id, str(exc))
+            log.error("outbox message %s parked: %s", message_id, exc)
+            return PassResult(failed=1, errors=[str(exc)])
+        return PassResult(sent=1)
 
     def _deliver(self, message_id: int) -> None:
         with self._uow() as session:
@@ -181,23 +256,50 @@ class Outbox:
             except Skip as exc:
                 message.status, message.sent_at, message.last_error = "sent", self._clock(), str(exc)
                 return
-            channel = message.channel
-        response = self._call(call)
-        self._last_sent[channel] = time.monotonic()
+            channel, unknown, since = message.channel, message.outcome_unknown, message.first_attempt_at
+        response: dict[str, Any] | None = None
+        if call.method == "chat.postMessage":
+            # Tag the post so that, should its answer be lost, it can be found instead of posted again.
+            call = tagged(call, message_id)
+            if unknown and since is not None:
+                response = self._look_for(call, message_id, since)
+        # chat.update is idempotent and a chart upload is repeated (see calls.py): both are simply called again.
+        if response is None:
+            response = self._request(call.method, lambda: self._call(call))
+            self._last_sent[channel] = time.monotonic()
+        else:
+            log.warning(
+                "outbox message %s was posted before its answer was lost; adopting ts %s", message_id, response["ts"]
+            )
         with self._uow() as session:
             message = repo.get_outbox(session=session, message_id=message_id)
             assert message is not None
             message.status, message.sent_at, message.last_error = "sent", self._clock(), ""
+            message.outcome_unknown = False
+            message.slack_channel = _text(response.get("channel"))
+            message.slack_ts = _text(response.get("ts"))
             if route.record is not None:
                 route.record(session, message, response)
 
-    def _call(self, call: SlackCall) -> dict[str, Any]:
-        method = call.method
+    def _look_for(self, call: SlackCall, message_id: int, since: datetime) -> dict[str, Any] | None:
+        """The post's answer rebuilt from the channel, if an earlier attempt did post it."""
         try:
-            if method == "files_upload_v2":
-                response = self._client.files_upload_v2(**call.args)
-            else:
-                response = self._client.api_call(method, json=call.args)
+            return self._request("look-up", lambda: find_posted(self._client, call, message_id, since))
+        except Retry as exc:
+            exc.unknown = True  # still not known whether the earlier attempt posted
+            raise
+
+    def _call(self, call: SlackCall) -> dict[str, Any]:
+        if call.method == "files_upload_v2":
+            response = self._client.files_upload_v2(**call.args)
+        else:
+            response = self._client.api_call(call.method, json=call.args)
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _request(self, method: str, send: Callable[[], T]) -> T:
+        """Run Web API calls, turning Slack's and the network's failures into Retry (known or not) or Park."""
+        try:
+            return send()
         except SlackApiError as exc:
             status = exc.response.status_code
             error = str(exc.response.get("error") or "") if isinstance(exc.response.data, dict) else ""
@@ -206,12 +308,17 @@ class Outbox:
                 raise Retry(f"{method}: rate limited, retry after {retry_after:g}s", retry_after) from None
             if status < 500 and error in PERMANENT_ERRORS:
                 raise Park(f"{method}: {error}") from None
-            raise Retry(f"{method}: HTTP {status} {error or 'error'}", 0) from None
-        except (OSError, TimeoutError) as exc:
-            raise Retry(f"{method}: {type(exc).__name__}: {exc}", 0) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
+            # A 5xx may come after Slack acted on the call.
+            raise Retry(f"{method}: HTTP {status} {error or 'error'}", 0, unknown=status >= 500) from None
+        except URLError as exc:
+            # urllib wraps errors raised while connecting and sending; a refused connection sent nothing.
+            sent = isinstance(exc.reason, TimeoutError | ConnectionResetError)
+            raise Retry(f"{method}: {type(exc).__name__}: {exc}", 0, unknown=sent) from None
+        except (OSError, HTTPException) as exc:
+            # Raised while waiting for the answer (a timeout, a reset, a half answer): Slack may have acted.
+            raise Retry(f"{method}: {type(exc).__name__}: {exc}", 0, unknown=True) from None
 
-    def _reschedule(self, message_id: int, error: str, delay: float) -> None:
+    def _reschedule(self, message_id: int, error: str, delay: float, *, unknown: bool) -> None:
         with self._uow() as session:
             message = repo.get_outbox(session=session, message_id=message_id)
             assert message is not None
@@ -220,10 +327,29 @@ class Outbox:
             message.status = "pending"
             message.next_attempt_at = self._clock() + timedelta(seconds=delay)
             message.last_error = error
+            message.outcome_unknown = unknown
 
-    def _finish(self, message_id: int, *, status: str, error: str) -> None:
+    def _park(self, message_id: int, error: str) -> None:
+        """Mark the message failed and, in the same transaction, queue one notice to each admin."""
         with self._uow() as session:
             message = repo.get_outbox(session=session, message_id=message_id)
             assert message is not None
-            message.status, message.last_error = status, error
-            message.sent_at = self._clock() if status == "sent" else None
+            message.status, message.last_error, message.sent_at = "failed", error, None
+            if message.kind == ParkedNotice.kind:
+                return  # a notice about a notice that cannot be delivered would never end
+            for admin in self._admins():
+                notice = ParkedNotice(
+                    admin=admin,
+                    outbox_id=message_id,
+                    message_kind=message.kind,
+                    message_channel=message.channel,
+                    error=error,
+                )
+                repo.enqueue_message(session=session, message=notice, now=self._clock())
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+__all__ = ["LEASE", "PERMANENT_ERRORS", "Outbox", "PassResult", "Retry"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.common.errors import TripwireError
 from bot.common.limits import SECTION_TEXT_MAX
-from bot.incidents.outcomes import Changed, Detail, Help, Listing, Outcome, UnknownSubcommand, Withheld
+from bot.incidents.outcomes import Audited, Changed, Detail, Help, Listing, Outcome, UnknownSubcommand, Withheld
 from bot.policy.oncall import RosterLine
 from bot.slack.blocks import text_blocks
 from bot.slack.text import render
@@ -45,6 +45,8 @@ def command_reply(outcome: Outcome) -> Reply:
         text = render("slack/show.j2", detail=outcome)
     elif isinstance(outcome, Withheld):
         text = render("slack/restricted.j2", incident=outcome.incident)
+    elif isinstance(outcome, Audited):
+        text = render("slack/audit.j2", summary=outcome.summary)
     else:
         text = oncall_text(outcome.roster)
     return Reply(text, text_blocks(text))

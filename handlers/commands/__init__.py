@@ -7,7 +7,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot.common.errors import InvalidInput
 from bot.incidents import commands as slash
+from bot.incidents.lifecycle import UNSTORABLE
 from bot.incidents.service import IncidentService
 from bot.slack.modals import category_choices, new_incident_modal
 from bot.slack.replies import command_reply
@@ -18,7 +20,10 @@ def handle_incident_command(
 ) -> None:
     """Ack at once, then open the form or run the subcommand and answer ephemerally."""
     ack()
-    parsed = slash.parse(command.get("text", ""), command["command"])
+    text = command.get("text", "")
+    if UNSTORABLE.search(text):
+        raise InvalidInput("Remove the control characters from the command (a NUL cannot be stored).", field="text")
+    parsed = slash.parse(text, command["command"])
     if parsed.name == "new":
         view = new_incident_modal(
             categories=category_choices(incidents.policy),

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from slack_bolt import Ack, App
 
 from bot.common.errors import InvalidInput
-from bot.incidents.lifecycle import validate_draft
+from bot.incidents.lifecycle import UNSTORABLE, validate_draft
 from bot.incidents.service import IncidentService
 from bot.policy.values import parse_duration
 from bot.slack.ids import BlockId, CallbackId
@@ -25,6 +25,19 @@ def form_values(view: dict[str, Any]) -> dict[str, str]:
     return values
 
 
+# The report form's inputs, by block id: what validate_draft takes (anything else a submission carries is ignored).
+DRAFT_FIELDS = (
+    BlockId.TITLE,
+    BlockId.DESCRIPTION,
+    BlockId.CATEGORY,
+    BlockId.SEVERITY,
+    BlockId.MODEL,
+    BlockId.CHECKPOINT,
+    BlockId.DEPLOYMENT,
+    BlockId.LINKS,
+)
+
+
 class CommandSetting(Protocol):
     """The one setting the confirmation needs: the slash command's name (bot.app.config.Settings has it)."""
 
@@ -36,7 +49,8 @@ def handle_new_incident_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], incidents: IncidentService, settings: CommandSetting
 ) -> None:
     """Validate field by field; store the incident, then turn the form into its confirmation."""
-    draft, errors = validate_draft(**form_values(view))
+    values = form_values(view)
+    draft, errors = validate_draft(**{field.value: values.get(field, "") for field in DRAFT_FIELDS})
     if draft is None:
         ack(response_action="errors", errors=errors)
         return
@@ -48,6 +62,9 @@ def handle_snooze_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
     """Snooze the incident, or show the problem next to the field it concerns."""
     values = form_values(view)
     incident_id = int(json.loads(view.get("private_metadata") or "{}")["incident_id"])
+    if UNSTORABLE.search(values.get(BlockId.REASON, "")):
+        ack(response_action="errors", errors={BlockId.REASON: "Remove the control or broken characters."})
+        return
     try:
         incidents.snooze(
             incident_id=incident_id,

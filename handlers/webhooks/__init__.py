@@ -17,7 +17,7 @@ from starlette.routing import Route
 from bot.common.errors import InvalidInput
 from bot.ingest.alertmanager import parse_alertmanager
 from bot.ingest.generic import parse_eval_payload
-from bot.ingest.inspect_log import read_inspect_log
+from bot.ingest.inspect_log import LogTooLarge, read_inspect_log
 from bot.ingest.service import IngestService
 from bot.ingest.signing import SignatureError, verify
 from bot.policy.triage import Result
@@ -31,6 +31,9 @@ class WebhookSettings(Protocol):
 
     @property
     def max_body_bytes(self) -> int: ...
+
+    @property
+    def max_log_bytes(self) -> int: ...
 
     @property
     def webhook_secret(self) -> str: ...
@@ -71,7 +74,7 @@ def routes(*, ingest: IngestService, settings: WebhookSettings) -> list[Route]:
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / f"upload{suffix}"
                 path.write_bytes(body)
-                return read_inspect_log(path, received_at=ingest.now())
+                return read_inspect_log(path, received_at=ingest.now(), max_bytes=settings.max_log_bytes)
 
         return await accept(parse)
 
@@ -96,6 +99,8 @@ def routes(*, ingest: IngestService, settings: WebhookSettings) -> list[Route]:
                 return error(413, f"body is over {settings.max_body_bytes} bytes", "body")
             except SignatureError as exc:
                 return error(401, str(exc), "X-Tripwire-Signature")
+            except LogTooLarge as exc:
+                return error(413, str(exc), exc.field)
             except InvalidInput as exc:
                 return error(400, str(exc), exc.field)
 

@@ -284,3 +284,29 @@ def test_scheduler_has_the_weekly_slot_and_a_catch_up_run_at_start(bot: Tripwire
         "digest-risk-report",
         "digest-catch-up",
     }
+
+
+def test_more_charts_than_one_upload_carries_go_in_batches(
+    slack: LocalSlack, bot: Tripwire, monday: ManualClock
+) -> None:
+    seed(bot, monday)
+    [digest_id, _] = bot.digests.draft_due()
+    with Session(bot.engine) as session:
+        charts = session.exec(select(DigestChart).where(DigestChart.digest_id == digest_id)).all()
+        # Twenty-three copies of the digest's charts: more than two uploads' worth.
+        for copy in range(23):
+            chart = charts[copy % len(charts)]
+            session.add(DigestChart(digest_id=digest_id, metric_id=f"extra-{copy}", title=chart.title, png=chart.png))
+        session.commit()
+        total = len(session.exec(select(DigestChart).where(DigestChart.digest_id == digest_id)).all())
+    bot.outbox.drain()  # the review and its charts
+    before = len(slack.calls_to("files.completeUploadExternal"))
+    bot.digests.publish(digest_id=digest_id, actor=LEAD)
+    bot.outbox.drain()
+    shares = slack.calls_to("files.completeUploadExternal")[before:]
+    sizes = [len(call.args["files"]) for call in shares]
+    assert sum(sizes) == total and total > 20
+    assert max(sizes) <= 10 and len(sizes) == -(-total // 10)
+    with Session(bot.engine) as session:
+        failed = session.exec(select(OutboxMessage).where(OutboxMessage.status == "failed")).all()
+    assert failed == []

@@ -69,7 +69,7 @@ def incidents(bot: Tripwire) -> list[Incident]:
 def test_result_below_every_band_is_stored_and_counted_only(hooks: str, bot: Tripwire, slack: LocalSlack) -> None:
     response = post_signed(hooks + "/hooks/eval", json.dumps(result()).encode())
     assert response.status_code == 202
-    assert response.json() == {"accepted": 1, "duplicates": 0, "near_misses": 0, "incidents": []}
+    assert response.json() == {"accepted": 1, "duplicates": 0, "near_misses": 0, "unmatched": 0, "incidents": []}
     assert stored(bot) == 1 and incidents(bot) == []
 
 
@@ -77,9 +77,9 @@ def test_crossing_opens_incident_and_retry_is_a_duplicate(hooks: str, bot: Tripw
     body = json.dumps({"results": [result(value=0.61), result(run_id="run-2", value=0.58)]}).encode()
     first = post_signed(hooks + "/hooks/eval", body)
     assert first.status_code == 202
-    assert first.json() == {"accepted": 2, "duplicates": 0, "near_misses": 0, "incidents": ["INC-1"]}
+    assert first.json() == {"accepted": 2, "duplicates": 0, "near_misses": 0, "unmatched": 0, "incidents": ["INC-1"]}
     again = post_signed(hooks + "/hooks/eval", body)
-    assert again.json() == {"accepted": 0, "duplicates": 2, "near_misses": 0, "incidents": []}
+    assert again.json() == {"accepted": 0, "duplicates": 2, "near_misses": 0, "unmatched": 0, "incidents": []}
     [incident] = incidents(bot)
     assert (incident.level, incident.result_count, incident.worst_value, incident.metric_id) == (
         "alert",

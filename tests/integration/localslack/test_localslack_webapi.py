@@ -278,6 +278,7 @@ def test_delete_removes_and_a_parent_with_replies_leaves_a_tombstone(ls: LocalSl
 
 
 def test_reactions(ls: LocalSlack, web: WebClient) -> None:
+    ls.workspace.scopes.add("reactions:write")  # Tripwire's manifest does not ask for it; an app that reacts would
     ts = web.chat_postMessage(channel=TRIAGE, text="x")["ts"]
     web.reactions_add(channel=TRIAGE, timestamp=ts, name=":eyes:")
     assert ls.message(TRIAGE, ts).reactions == [{"name": "eyes", "users": ["UBOT"], "count": 1}]

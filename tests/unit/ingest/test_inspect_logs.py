@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import math
+import struct
+import time
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from inspect_ai.log import read_eval_log, write_eval_log
+from sqlmodel import Session, func, select
 
+from bot.app.asgi import Tripwire
+from bot.app.cli import main
 from bot.common.errors import InvalidInput
-from bot.ingest.inspect_log import read_inspect_log
+from bot.ingest.inspect_log import LogTooLarge, read_inspect_log
+from bot.ingest.signing import sign
+from db.models import EvalResult
+from localslack import LocalSlack
+from tests.conftest import TEST_POLICY
 from tests.support.inspect_logs import (
     LogFormat,
     write_corrupt_inspect_log,
@@ -20,6 +31,7 @@ from tests.support.inspect_logs import (
 from tests.support.payloads import encode, lm_eval_results
 
 RECEIVED = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+SECRET = "webhook-secret-for-tests"
 FORMATS: tuple[LogFormat, ...] = ("json", "eval")
 
 
@@ -164,3 +176,65 @@ def test_a_log_without_scores_is_refused(logs: dict[LogFormat, Path], tmp_path: 
 def test_naive_receive_time_is_a_programming_error(logs: dict[LogFormat, Path]) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         read_inspect_log(logs["json"], received_at=datetime(2026, 11, 23, 15, 0))
+
+
+# ------------------------------------------------------------------------------------------ bounded expansion
+
+
+def zip_bomb(path: Path, *, declared: int) -> Path:
+    """A tiny zip whose central directory says its one entry expands to `declared` bytes (a zip bomb's header)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("header.json", b"{}" * 100)
+    data = bytearray(path.read_bytes())
+    directory = data.index(b"PK\x01\x02")
+    # The central directory's uncompressed-size field (offset 24): what a reader would inflate to.
+    struct.pack_into("<I", data, directory + 24, declared)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_zip_declaring_a_huge_expansion_is_refused_before_inflating(tmp_path: Path) -> None:
+    bomb = zip_bomb(tmp_path / "bomb.eval", declared=4_000_000_000)
+    assert bomb.stat().st_size < 1024
+    with pytest.raises(LogTooLarge) as refused:
+        read_inspect_log(bomb, received_at=RECEIVED)
+    assert refused.value.field == "log" and "4000000000 bytes" in str(refused.value)
+
+
+def test_real_eval_log_over_a_small_limit_is_refused_and_under_it_read(logs: dict[LogFormat, Path]) -> None:
+    path = logs["eval"]
+    with zipfile.ZipFile(path) as archive:
+        expanded = sum(info.file_size for info in archive.infolist())
+    with pytest.raises(LogTooLarge):
+        read_inspect_log(path, received_at=RECEIVED, max_bytes=expanded - 1)
+    assert len(read_inspect_log(path, received_at=RECEIVED, max_bytes=expanded)) == 1
+    # A .json log is not compressed: its size is the body's, which TRIPWIRE_MAX_BODY_BYTES bounds.
+    assert len(read_inspect_log(logs["json"], received_at=RECEIVED, max_bytes=1)) == 1
+
+
+def test_zip_bomb_by_webhook_is_413_and_stores_nothing(slack: LocalSlack, bot: Tripwire, tmp_path: Path) -> None:
+    assert bot.settings.max_log_bytes == 50 * 1024 * 1024  # the default
+    bot.settings.webhook_secret = SECRET
+    body = zip_bomb(tmp_path / "bomb.eval", declared=bot.settings.max_log_bytes + 1).read_bytes()
+    timestamp = int(time.time())
+    headers = {"X-Tripwire-Timestamp": str(timestamp), "X-Tripwire-Signature": sign(SECRET, body, timestamp)}
+    assert slack.request_url is not None
+    url = slack.request_url.removesuffix("/slack/events") + "/hooks/inspect"
+    response = httpx.post(url, content=body, headers=headers, timeout=30)
+    assert response.status_code == 413
+    assert response.json()["field"] == "log" and "TRIPWIRE_MAX_LOG_BYTES" in response.json()["error"]
+    with Session(bot.engine) as session:
+        assert session.exec(select(func.count()).select_from(EvalResult)).one() == 0
+
+
+def test_cli_refuses_a_zip_bomb_with_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, database_url: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TRIPWIRE_POLICY", str(TEST_POLICY))
+    monkeypatch.setenv("TRIPWIRE_MAX_LOG_BYTES", "1000000")
+    bomb = zip_bomb(tmp_path / "bomb.eval", declared=1_000_001)
+    assert main(["ingest", "inspect", str(bomb)]) == 1
+    said = capsys.readouterr()
+    assert "refused (log)" in said.err and "over the 1000000-byte limit" in said.err
+    assert "0 results stored" in said.out

@@ -153,10 +153,6 @@ def test_default_policy_triage(
         pytest.param(result(value=0.9, task="cyber_ctf_pro", source="json"), id="source-differs"),
         pytest.param(result(value=0.9, task="cyber_ctf_pro", metric="f1"), id="metric-differs"),
         pytest.param(result(value=0.9, task="pre_cyber_ctf"), id="glob-is-anchored"),
-        pytest.param(
-            result(value=1, source="alertmanager", task="egress", metric="WeightsEgressAnomaly"),
-            id="required-label-missing",
-        ),
     ],
 )
 def test_unmatched_results_are_counted_only(res: Result) -> None:

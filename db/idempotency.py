@@ -1,0 +1,84 @@
+"""Idempotency keys: a request a sender may repeat is claimed in the same transaction as the effect it causes.
+
+A handler never passes keys down: whoever reads the request (the Bolt middleware in bot/app/wiring.py) declares its
+keys with `once(...)`, and the first unit of work opened in that context claims them as its transaction begins
+(db/engine.py calls `claim_pending`). So the claim commits with the effect or not at all: a crash between the two
+loses neither, and a repeat raises AlreadyDone before it changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
+
+from bot.common.errors import AlreadyDone
+from db.models import IdempotencyKey
+
+KEY_MAX = 200
+
+
+@dataclass
+class Pending:
+    """Keys declared for the current request and not yet claimed."""
+
+    keys: tuple[str, ...]
+    now: datetime
+    expires_at: datetime
+    claimed: bool = False
+
+
+_pending: ContextVar[Pending | None] = ContextVar("tripwire_idempotency_pending", default=None)
+
+
+@contextmanager
+def once(keys: Sequence[str], *, now: datetime, ttl: timedelta) -> Iterator[Pending]:
+    """Declare the request's keys: the next unit of work in this context claims them, or raises AlreadyDone."""
+    pending = Pending(keys=tuple(key[:KEY_MAX] for key in keys), now=now, expires_at=now + ttl)
+    token = _pending.set(pending)
+    try:
+        yield pending
+    finally:
+        _pending.reset(token)
+
+
+def claim_pending(session: Session) -> None:
+    """Claim the keys declared in this context (once per request), or raise AlreadyDone if any was claimed before."""
+    pending = _pending.get()
+    if pending is None or pending.claimed or not pending.keys:
+        return
+    # Marked before the insert: if this transaction rolls back, the request did nothing, and a later unit of work in
+    # the same request must not claim on its behalf.
+    pending.claimed = True
+    for key in pending.keys:
+        if not claim(session=session, key=key, now=pending.now, expires_at=pending.expires_at):
+            raise AlreadyDone("Already done: Tripwire had this request already and acted on it once.")
+
+
+def claim(*, session: Session, key: str, now: datetime, expires_at: datetime) -> bool:
+    """Insert the key unless it is held (INSERT ... ON CONFLICT DO NOTHING); True if this call claimed it."""
+    # An expired key is free again; purging on insert keeps the table to the keys still inside their window.
+    purge_expired(session=session, now=now)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(IdempotencyKey)
+        .values(key=key, created_at=now, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(col(IdempotencyKey.key))
+    )
+    # RETURNING says whether the row went in; rowcount is not reliable across drivers for ON CONFLICT.
+    return session.connection().execute(statement).first() is not None
+
+
+def purge_expired(*, session: Session, now: datetime) -> int:
+    """Delete the keys whose window has passed; returns how many."""
+    statement = delete(IdempotencyKey).where(col(IdempotencyKey.expires_at) <= now)
+    return int(session.connection().execute(statement).rowcount or 0)

@@ -28,7 +28,7 @@ from bot.app.wiring import Core, build_bolt, build_core
 from bot.common.clock import Clock, system_clock
 from db.engine import UnitOfWork
 from db.migrate import current_revision, head_revision
-from db.repositories import count_outbox, oldest_outbox
+from db.queues import count_outbox, oldest_outbox
 from handlers import webhooks
 from handlers.http import BodyTooLarge, error, read_body
 

@@ -12,7 +12,8 @@ from prometheus_client.registry import Collector
 from bot.incidents.timers import TimerService
 from bot.policy.store import PolicyStore
 from db.engine import UnitOfWork
-from db.repositories import count_incidents_by_status, count_outbox, count_results_by_match
+from db.queues import count_outbox
+from db.repositories import count_incidents_by_status, count_results_by_match
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")

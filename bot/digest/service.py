@@ -36,6 +36,7 @@ from bot.incidents.records import PermissionDenied
 from bot.policy.coverage import InputKey, closest_metric
 from bot.policy.document import Policy
 from bot.policy.store import PolicyStore
+from db import queues
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import Digest, Incident
@@ -189,12 +190,12 @@ class DigestService:
             charts = [(c.metric_id, c.title, c.png) for c in composed.content.charts]
             repo.replace_charts(session=session, digest_id=row.id, charts=charts)
             channel = row.review_channel
-            repo.enqueue_message(session=session, message=DigestReview(digest_id=row.id, channel=channel), now=now)
+            queues.enqueue_message(session=session, message=DigestReview(digest_id=row.id, channel=channel), now=now)
             uploads = DigestCharts.batches(
                 digest_id=row.id, channel=channel, target="review", count=len(charts), size=FILES_PER_UPLOAD_MAX
             )
             for upload in uploads:
-                repo.enqueue_message(session=session, message=upload, now=now)
+                queues.enqueue_message(session=session, message=upload, now=now)
             return row.id
 
     def edit(self, *, digest_id: int, actor: str, summary: str) -> Digest:
@@ -229,13 +230,15 @@ class DigestService:
             row.status, row.decided_at, row.decided_by = "published", self._clock(), actor
             now = self._clock()
             channel = row.publish_channel
-            repo.enqueue_message(session=session, message=DigestPublish(digest_id=digest_id, channel=channel), now=now)
+            queues.enqueue_message(
+                session=session, message=DigestPublish(digest_id=digest_id, channel=channel), now=now
+            )
             count = len(repo.list_charts(session=session, digest_id=digest_id))
             uploads = DigestCharts.batches(
                 digest_id=digest_id, channel=channel, target="publish", count=count, size=FILES_PER_UPLOAD_MAX
             )
             for upload in uploads:
-                repo.enqueue_message(session=session, message=upload, now=now)
+                queues.enqueue_message(session=session, message=upload, now=now)
             self._refresh(session, row)
             return row
 
@@ -280,7 +283,7 @@ class DigestService:
     def _refresh(self, session: Session, row: Digest) -> None:
         assert row.id is not None
         refresh = DigestRefresh(digest_id=row.id, channel=row.review_channel)
-        repo.enqueue_message(session=session, message=refresh, now=self._clock())
+        queues.enqueue_message(session=session, message=refresh, now=self._clock())
 
     def _collect(self, session: Session, period: Period, policy: Policy) -> DigestInput:
         previous = previous_period(period)

@@ -13,6 +13,7 @@ from bot.common.vocabulary import CLOSED, Action, Status
 from bot.policy.document import Policy
 from bot.policy.oncall import escalation_pages
 from bot.policy.triage import Decision
+from db import queues
 from db import repositories as repo
 from db.models import DedupClaim, Incident, IncidentDeadline, TimelineEntry
 
@@ -41,10 +42,10 @@ def enqueue_card_update(session: Session, incident: Incident, now: datetime) -> 
     """Queue an in-place edit of the card (and of its redacted copy for a restricted incident)."""
     assert incident.id is not None
     card = CardUpdate(incident_id=incident.id, channel=incident.channel_id or "")
-    repo.enqueue_message(session=session, message=card, now=now)
+    queues.enqueue_message(session=session, message=card, now=now)
     if incident.redacted_channel_id:
         redacted = CardUpdate(incident_id=incident.id, channel=incident.redacted_channel_id, redacted=True)
-        repo.enqueue_message(session=session, message=redacted, now=now)
+        queues.enqueue_message(session=session, message=redacted, now=now)
 
 
 def record(
@@ -76,7 +77,7 @@ def record(
     if thread:
         assert entry.id is not None
         line = ThreadLine(incident_id=incident.id, channel=incident.channel_id or "", timeline_entry_id=entry.id)
-        repo.enqueue_message(session=session, message=line, now=now)
+        queues.enqueue_message(session=session, message=line, now=now)
     if changed:
         enqueue_card_update(session, incident, now)
     return entry
@@ -94,7 +95,7 @@ def schedule_chain(
     shift = route.escalation[from_step].after
     for page in escalation_pages(route, triggered_at=start):
         if (page.round, page.step) >= (0, from_step):
-            repo.add_timer(
+            queues.add_timer(
                 session=session,
                 kind="page",
                 due_at=page.at - shift,
@@ -102,7 +103,7 @@ def schedule_chain(
                 payload={"step": page.step, "round": page.round},
             )
     for reminder in route.reminders:
-        repo.add_timer(session=session, kind="ack_reminder", due_at=start + reminder, incident_id=incident.id)
+        queues.add_timer(session=session, kind="ack_reminder", due_at=start + reminder, incident_id=incident.id)
     incident.ack_due_at = start + route.ack_window
 
 
@@ -138,10 +139,10 @@ def open_incident(
         )
         payload = {"deadline_id": started.deadline_id}
         for when in spec.reminder_times(start=now, tz=policy.tz):
-            repo.add_timer(
+            queues.add_timer(
                 session=session, kind="deadline_reminder", due_at=when, incident_id=incident.id, payload=payload
             )
-        repo.add_timer(
+        queues.add_timer(
             session=session, kind="deadline_due", due_at=started.due, incident_id=incident.id, payload=payload
         )
     schedule_chain(session, incident, policy, start=now)
@@ -155,11 +156,11 @@ def open_incident(
         after=snapshot(incident),
         note=decision.explanation,
     )
-    repo.enqueue_message(session=session, message=CardPost(incident_id=incident.id, channel=channel), now=now)
+    queues.enqueue_message(session=session, message=CardPost(incident_id=incident.id, channel=channel), now=now)
     if incident.restricted and channel != triage_channel:
         incident.redacted_channel_id = triage_channel
         redacted = CardPost(incident_id=incident.id, channel=triage_channel, redacted=True)
-        repo.enqueue_message(session=session, message=redacted, now=now)
+        queues.enqueue_message(session=session, message=redacted, now=now)
     return incident
 
 

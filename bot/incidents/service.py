@@ -28,6 +28,7 @@ from bot.policy.document import Policy
 from bot.policy.store import PolicyStore
 from bot.policy.triage import Report, evaluate_report
 from bot.policy.values import format_duration
+from db import queues
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import Incident, IncidentDeadline
@@ -117,7 +118,7 @@ class IncidentService:
         def apply(session: Session, incident: Incident, now: datetime) -> None:
             incident.acknowledged_at = incident.acknowledged_at or now
             incident.assignee = incident.assignee or actor
-            repo.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS)
+            queues.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS)
 
         return self._change(incident_id=incident_id, actor=actor, action=Action.ACKNOWLEDGE, apply=apply)
 
@@ -125,7 +126,7 @@ class IncidentService:
         """Page the next step of the chain now; the incident must be acknowledged again."""
 
         def apply(session: Session, incident: Incident, now: datetime) -> None:
-            repo.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS)
+            queues.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS)
             route = self.policy.routes.get(incident.route or "")
             last = len(route.escalation) - 1 if route is not None else incident.escalation_level + 1
             target = min(incident.escalation_level + 1, last)
@@ -138,7 +139,7 @@ class IncidentService:
         """Record that the harm is contained but the incident is not yet resolved; paging stops."""
 
         def apply(session: Session, incident: Incident, now: datetime) -> None:
-            repo.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS)
+            queues.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS)
 
         return self._change(incident_id=incident_id, actor=actor, action=Action.MITIGATE, apply=apply, note=note)
 
@@ -233,7 +234,7 @@ class IncidentService:
                 )
             incident.snoozed_until = now + duration
             incident.snooze_reason = reason.strip()
-            repo.add_timer(session=session, kind="snooze_end", due_at=now + duration, incident_id=incident_id)
+            queues.add_timer(session=session, kind="snooze_end", due_at=now + duration, incident_id=incident_id)
 
         return self._change(
             incident_id=incident_id, actor=actor, action=Action.SNOOZE, apply=apply, note=reason.strip()
@@ -274,7 +275,7 @@ class IncidentService:
 
     @staticmethod
     def _close_clocks(session: Session, incident_id: int, now: datetime, *, status: str) -> None:
-        repo.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS + DEADLINE_KINDS)
+        queues.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS + DEADLINE_KINDS)
         for deadline in repo.list_deadlines(session=session, incident_id=incident_id):
             if deadline.status in ("running", "overdue"):
                 deadline.status, deadline.closed_at = status, now

@@ -15,6 +15,7 @@ from bot.common.vocabulary import Action, Status
 from bot.incidents.records import SYSTEM_ACTOR, enqueue_card_update, record, snapshot
 from bot.policy.oncall import resolve_targets
 from bot.policy.store import PolicyStore
+from db import queues
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import Incident, IncidentDeadline, Timer
@@ -61,7 +62,7 @@ class TimerService:
         for _ in range(limit):
             now = self._clock()
             with self._uow() as session:
-                timer = repo.claim_due_timer(session=session, now=now)
+                timer = queues.claim_due_timer(session=session, now=now)
                 if timer is None:
                     break
                 fired = self._fire(session, timer, now)
@@ -193,6 +194,6 @@ class TimerService:
             ack_due_at=incident.ack_due_at,
         )
         for user in users:
-            repo.enqueue_message(
+            queues.enqueue_message(
                 session=session, message=message(incident_id=incident.id, user=user, incident=brief), now=now
             )

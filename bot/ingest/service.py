@@ -15,6 +15,7 @@ from bot.policy.document import Policy
 from bot.policy.store import PolicyStore
 from bot.policy.trend import decide_trend, evaluate_trend
 from bot.policy.triage import Decision, Result, evaluate_result, model_family
+from db import queues
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import EvalResult, Incident
@@ -184,8 +185,8 @@ class IngestService:
         assert incident.id is not None
         if self._throttle <= timedelta(0):
             enqueue_card_update(session, incident, now)
-        elif not repo.has_pending_timer(session=session, incident_id=incident.id, kind="card_refresh"):
-            repo.add_timer(session=session, kind="card_refresh", due_at=now + self._throttle, incident_id=incident.id)
+        elif not queues.has_pending_timer(session=session, incident_id=incident.id, kind="card_refresh"):
+            queues.add_timer(session=session, kind="card_refresh", due_at=now + self._throttle, incident_id=incident.id)
 
     def _trend(self, session: Session, metric_id: str, family: str, policy: Policy, now: datetime) -> str | None:
         metric = policy.metric(metric_id)

@@ -13,6 +13,7 @@ from bot.common.messages import PolicyRefusedNotice
 from bot.policy.document import Policy
 from bot.policy.loader import load_policy, validate_policy_file
 from bot.policy.values import PolicyError, Problem
+from db import queues
 from db import repositories as repo
 from db.engine import UnitOfWork
 from db.models import PolicyVersion
@@ -84,7 +85,7 @@ class PolicyStore:
                 notice = PolicyRefusedNotice(
                     admin=admin, path=str(self.path), version=self._current.version, problems=listed
                 )
-                repo.enqueue_message(session=session, message=notice, now=now)
+                queues.enqueue_message(session=session, message=notice, now=now)
         return ReloadResult("refused", tuple(problems))
 
     def _remember(self, policy: Policy) -> None:

@@ -26,6 +26,7 @@ from bot.common.messages import (
 from bot.slack.blocks import card_text, incident_card
 from bot.slack.modals import published_digest
 from bot.slack.text import render
+from db import queues
 from db import repositories as repo
 from db.models import Digest, Incident, OutboxMessage
 
@@ -101,12 +102,12 @@ def _record_card(session: Session, row: OutboxMessage, response: dict[str, Any])
         incident.channel_id, incident.card_ts = channel, ts
     # Later messages about this card were queued under the channel's configured name; move them to the id Slack
     # answered with, keeping their order.
-    repo.rekey_outbox(session=session, incident_id=card.incident_id, old=card.channel, new=channel)
+    queues.rekey_outbox(session=session, incident_id=card.incident_id, old=card.channel, new=channel)
 
 
 def _update_card(outgoing: Outgoing) -> SlackCall:
     card = CardUpdate.from_row(outgoing.row)
-    if repo.later_unsent_card_update(
+    if queues.later_unsent_card_update(
         session=outgoing.session, incident_id=card.incident_id, channel=card.channel, after_id=outgoing.row.id or 0
     ):
         raise Skip("superseded by a newer card update")

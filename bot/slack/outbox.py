@@ -23,7 +23,7 @@ from bot.common.clock import Clock, system_clock
 from bot.common.messages import ParkedNotice
 from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall
 from bot.slack.lookup import find_posted, tagged
-from db import repositories as repo
+from db import queues
 from db.engine import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ class Outbox:
         with self._lock:
             busy = set(self._in_flight)
         with self._uow() as session:
-            for message in repo.claim_due_outbox(session=session, now=now, limit=self._batch):
+            for message in queues.claim_due_outbox(session=session, now=now, limit=self._batch):
                 assert message.id is not None
                 if len(claimed) >= limit:
                     break
@@ -246,7 +246,7 @@ class Outbox:
 
     def _deliver(self, message_id: int) -> None:
         with self._uow() as session:
-            message = repo.get_outbox(session=session, message_id=message_id)
+            message = queues.get_outbox(session=session, message_id=message_id)
             assert message is not None
             route = CALLS.get(message.kind)
             if route is None:
@@ -272,7 +272,7 @@ class Outbox:
                 "outbox message %s was posted before its answer was lost; adopting ts %s", message_id, response["ts"]
             )
         with self._uow() as session:
-            message = repo.get_outbox(session=session, message_id=message_id)
+            message = queues.get_outbox(session=session, message_id=message_id)
             assert message is not None
             message.status, message.sent_at, message.last_error = "sent", self._clock(), ""
             message.outcome_unknown = False
@@ -320,7 +320,7 @@ class Outbox:
 
     def _reschedule(self, message_id: int, error: str, delay: float, *, unknown: bool) -> None:
         with self._uow() as session:
-            message = repo.get_outbox(session=session, message_id=message_id)
+            message = queues.get_outbox(session=session, message_id=message_id)
             assert message is not None
             if delay <= 0:
                 delay = min(2 ** min(message.attempts, 12), MAX_BACKOFF_SECONDS)
@@ -332,7 +332,7 @@ class Outbox:
     def _park(self, message_id: int, error: str) -> None:
         """Mark the message failed and, in the same transaction, queue one notice to each admin."""
         with self._uow() as session:
-            message = repo.get_outbox(session=session, message_id=message_id)
+            message = queues.get_outbox(session=session, message_id=message_id)
             assert message is not None
             message.status, message.last_error, message.sent_at = "failed", error, None
             if message.kind == ParkedNotice.kind:
@@ -345,7 +345,7 @@ class Outbox:
                     message_channel=message.channel,
                     error=error,
                 )
-                repo.enqueue_message(session=session, message=notice, now=self._clock())
+                queues.enqueue_message(session=session, message=notice, now=self._clock())
 
 
 def _text(value: Any) -> str | None:

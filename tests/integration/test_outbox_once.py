@@ -21,6 +21,7 @@ from bot.common.clock import ManualClock
 from bot.common.messages import CardPost, CardUpdate, ParkedNotice, ThreadLine
 from bot.incidents.lifecycle import validate_draft
 from bot.slack.outbox import Outbox
+from db import queues
 from db import repositories as repo
 from db.models import Incident, OutboxMessage
 from localslack import LocalSlack
@@ -140,7 +141,7 @@ def test_thread_reply_whose_answer_was_lost_is_found_in_the_thread(
     with bot.uow() as session:
         entry = repo.list_timeline(session=session, incident_id=filed.id or 0)[0]
         line = ThreadLine(incident_id=filed.id or 0, channel=card.channel, timeline_entry_id=entry.id or 0)
-        repo.enqueue_message(session=session, message=line, now=clock())
+        queues.enqueue_message(session=session, message=line, now=clock())
     outbox = impatient(bot, slack, clock)
     hold = slack.hold("chat.postMessage", channel=card.channel)
     assert outbox.drain().retried == 1
@@ -174,7 +175,7 @@ def test_card_update_repeated_after_a_timeout_is_harmless(slack: LocalSlack, bot
     [card] = rows(bot, CardPost.kind)
     with bot.uow() as session:
         update = CardUpdate(incident_id=filed.id or 0, channel=card.slack_channel or card.channel)
-        repo.enqueue_message(session=session, message=update, now=clock())
+        queues.enqueue_message(session=session, message=update, now=clock())
     outbox = impatient(bot, slack, clock)
     hold = slack.hold("chat.update")
     assert outbox.drain().retried == 1
@@ -250,7 +251,7 @@ def test_parked_message_blocks_nothing_and_tells_the_admins_once(slack: LocalSla
     assert result.failed == 1
     assert texts(slack, GENERAL) == ["next", "last"]
     with bot.uow() as session:
-        assert repo.count_outbox(session=session, status="failed") == 1
+        assert queues.count_outbox(session=session, status="failed") == 1
     [notice] = rows(bot, ParkedNotice.kind)
     assert (notice.channel, notice.payload["outbox_id"], notice.status) == (ADMIN, first, "sent")
     [dm] = slack.messages(slack.dm_channel(ADMIN))
@@ -314,7 +315,7 @@ def test_kill_nine_mid_post_then_restart_posts_each_card_once(
         [in_flight] = [row for row in rows(seeded, CardPost.kind) if row.status == "sending"]
         # Let the lease run out now rather than in 60 s: the second process finds a call it cannot know the end of.
         with seeded.uow() as session:
-            lapsed = repo.get_outbox(session=session, message_id=in_flight.id or 0)
+            lapsed = queues.get_outbox(session=session, message_id=in_flight.id or 0)
             assert lapsed is not None
             lapsed.next_attempt_at = lapsed.created_at
         serve.append(start_serve(slack, database_url, tmp_path / "second.log"))

@@ -1,0 +1,159 @@
+"""Repository functions for the two work queues: the Slack outbox and the timers (they never commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from sqlalchemy import exists, func
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from bot.common.messages import CardUpdate
+from db.models import (
+    OutboxMessage,
+    Timer,
+)
+
+UNSENT = ("pending", "sending")
+
+
+class Queueable(Protocol):
+    """A typed message for the chat tool (bot/common/messages.py): its kind, its address and its payload."""
+
+    kind: ClassVar[str]
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def incident_id(self) -> int | None: ...
+
+    def payload(self) -> dict[str, Any]: ...
+
+
+def enqueue_message(*, session: Session, message: Queueable, now: datetime) -> OutboxMessage:
+    """Queue a typed message for Slack in the caller's transaction."""
+    row = OutboxMessage(
+        kind=message.kind,
+        channel=message.channel,
+        incident_id=message.incident_id,
+        payload=message.payload(),
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
+    """The oldest unsent message of each channel, if due, oldest first; other replicas skip them."""
+    # Only channel heads: a backlog, or a message in flight, holds back its own channel and no other.
+    earlier = aliased(OutboxMessage)
+    statement = (
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.status).in_(UNSENT),
+            col(OutboxMessage.next_attempt_at) <= now,
+            ~exists().where(
+                col(earlier.channel) == col(OutboxMessage.channel),
+                col(earlier.status).in_(UNSENT),
+                col(earlier.id) < OutboxMessage.id,
+            ),
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(statement).all()
+
+
+def earlier_unsent_in_channel(*, session: Session, channel: str, before_id: int) -> bool:
+    """Whether an older message to the same channel is still unsent (order per channel is kept)."""
+    statement = select(OutboxMessage.id).where(
+        OutboxMessage.channel == channel,
+        col(OutboxMessage.status).in_(UNSENT),
+        col(OutboxMessage.id) < before_id,
+    )
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def count_outbox(*, session: Session, status: str) -> int:
+    """How many outbox messages have a status (for /metrics and tests)."""
+    statement = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == status)
+    return session.exec(statement).one()
+
+
+def later_unsent_card_update(*, session: Session, incident_id: int, channel: str, after_id: int) -> bool:
+    """Whether a newer update of the same card is queued (so this one can be skipped)."""
+    statement = select(OutboxMessage.id).where(
+        OutboxMessage.incident_id == incident_id,
+        OutboxMessage.channel == channel,
+        OutboxMessage.kind == CardUpdate.kind,
+        col(OutboxMessage.status).in_(UNSENT),
+        col(OutboxMessage.id) > after_id,
+    )
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def get_outbox(*, session: Session, message_id: int) -> OutboxMessage | None:
+    """One outbox message by id."""
+    return session.get(OutboxMessage, message_id)
+
+
+def add_timer(
+    *, session: Session, kind: str, due_at: datetime, incident_id: int | None, payload: dict[str, Any] | None = None
+) -> Timer:
+    """Schedule something to happen at `due_at`."""
+    timer = Timer(kind=kind, incident_id=incident_id, due_at=due_at, payload=payload or {})
+    session.add(timer)
+    return timer
+
+
+def cancel_timers(*, session: Session, incident_id: int, kinds: Sequence[str]) -> int:
+    """Cancel an incident's pending timers of these kinds; returns how many."""
+    timers = session.exec(
+        select(Timer).where(Timer.incident_id == incident_id, Timer.status == "pending", col(Timer.kind).in_(kinds))
+    ).all()
+    for timer in timers:
+        timer.status = "cancelled"
+    return len(timers)
+
+
+def claim_due_timer(*, session: Session, now: datetime) -> Timer | None:
+    """The oldest due pending timer, locked so a second replica skips it (PostgreSQL SKIP LOCKED)."""
+    statement = (
+        select(Timer)
+        .where(Timer.status == "pending", col(Timer.due_at) <= now)
+        .order_by(col(Timer.due_at), col(Timer.id))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(statement).first()
+
+
+def rekey_outbox(*, session: Session, incident_id: int, old: str, new: str) -> None:
+    """Move an incident's unsent messages from one channel key to another."""
+    if old == new:
+        return
+    for message in session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.incident_id == incident_id,
+            OutboxMessage.channel == old,
+            col(OutboxMessage.status).in_(UNSENT),
+        )
+    ).all():
+        message.channel = new
+
+
+def has_pending_timer(*, session: Session, incident_id: int, kind: str) -> bool:
+    """Whether the incident already has a pending timer of this kind."""
+    statement = select(Timer.id).where(Timer.incident_id == incident_id, Timer.kind == kind, Timer.status == "pending")
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def oldest_outbox(*, session: Session, status: str) -> OutboxMessage | None:
+    """The oldest outbox message with this status (the first parked one, say)."""
+    statement = select(OutboxMessage).where(OutboxMessage.status == status)
+    return session.exec(statement.order_by(col(OutboxMessage.id)).limit(1)).first()

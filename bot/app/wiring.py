@@ -160,10 +160,12 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
     )
 
 
-# The incident card's buttons, whose second click would act again (a second escalation). The digest buttons are
-# not here: a digest is published once by its own state, and a second click is told so.
+# The incident card's buttons, whose second click would act again (a second escalation). Snooze is not here: it
+# only opens a form (a person who closed it may open it again), and the snooze itself is the form's submission,
+# keyed by view id and hash. The digest buttons are not here either: a digest is published once by its own state,
+# and a second click is told so.
 CARD_VERBS = frozenset(
-    verb.value for verb in (ActionId.ACKNOWLEDGE, ActionId.ESCALATE, ActionId.RESOLVE, ActionId.REOPEN, ActionId.SNOOZE)
+    verb.value for verb in (ActionId.ACKNOWLEDGE, ActionId.ESCALATE, ActionId.RESOLVE, ActionId.REOPEN)
 )
 # Slack retries an event for a few minutes and signatures are fresh for five: a key outlives both.
 IDEMPOTENCY_WINDOW = timedelta(minutes=10)

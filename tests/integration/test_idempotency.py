@@ -135,6 +135,14 @@ def test_double_click_on_escalate_escalates_once(slack: LocalSlack, bot: Tripwir
     assert len(actions(bot, "escalate")) == 2
 
 
+def test_snooze_button_opens_its_form_again_after_the_form_was_closed(slack: LocalSlack, bot: Tripwire) -> None:
+    card = file_incident(slack, bot)
+    for _ in range(2):  # a person opens the form, closes it, and clicks Snooze again on the unchanged card
+        assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ActionId.SNOOZE.value).status_code == 200
+    snooze_forms = [c for c in slack.calls_to("views.open") if c.args["view"]["title"]["text"] == "Snooze incident"]
+    assert len(snooze_forms) == 2
+
+
 def test_double_submission_files_one_incident(slack: LocalSlack, bot: Tripwire) -> None:
     view = open_form(slack)
     # A first submission the form refuses (nothing stored, nothing claimed) gives a real submission payload.

@@ -63,15 +63,19 @@ def claim_pending(session: Session) -> None:
 
 
 def claim(*, session: Session, key: str, now: datetime, expires_at: datetime) -> bool:
-    """Insert the key unless it is held (INSERT ... ON CONFLICT DO NOTHING); True if this call claimed it."""
-    # An expired key is free again; purging on insert keeps the table to the keys still inside their window.
-    purge_expired(session=session, now=now)
+    """Insert the key, or take it over once its window has passed; True if this call claimed it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    # One statement decides, on both engines: a held key stays held (no row returned); an expired one is claimed
+    # afresh, so expiry needs no purge on the request path (the scheduler purges, see bot/app/jobs.py).
     statement = (
         insert(IdempotencyKey)
         .values(key=key, created_at=now, expires_at=expires_at)
-        .on_conflict_do_nothing(index_elements=["key"])
+        .on_conflict_do_update(
+            index_elements=["key"],
+            set_={"created_at": now, "expires_at": expires_at},
+            where=col(IdempotencyKey.expires_at) <= now,
+        )
         .returning(col(IdempotencyKey.key))
     )
     # RETURNING says whether the row went in; rowcount is not reliable across drivers for ON CONFLICT.
@@ -79,6 +83,6 @@ def claim(*, session: Session, key: str, now: datetime, expires_at: datetime) ->
 
 
 def purge_expired(*, session: Session, now: datetime) -> int:
-    """Delete the keys whose window has passed; returns how many."""
+    """Delete the keys whose window has passed (housekeeping: an expired key is claimable anyway); how many."""
     statement = delete(IdempotencyKey).where(col(IdempotencyKey.expires_at) <= now)
     return int(session.connection().execute(statement).rowcount or 0)

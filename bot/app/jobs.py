@@ -22,6 +22,7 @@ from bot.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
 COMMON: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+HOUSEKEEPING_SECONDS = 300
 WEEKLY_JOB, RISK_REPORT_JOB, CATCH_UP_JOB = "digest-weekly", "digest-risk-report", "digest-catch-up"
 
 
@@ -65,10 +66,13 @@ def build_scheduler(
     leader: Leader,
     timer_seconds: float,
     policy_seconds: float,
+    housekeeping: Callable[[], object],
 ) -> BackgroundScheduler:
     """A background scheduler (not started) with the timer, policy-reload and digest jobs."""
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(timers.run_due, "interval", seconds=timer_seconds, id="timers", **COMMON)
+    # Expired idempotency keys are deleted here, off the request path (each replica may run it; a DELETE is idempotent).
+    scheduler.add_job(housekeeping, "interval", seconds=HOUSEKEEPING_SECONDS, id="housekeeping", **COMMON)
 
     def draft_digests() -> None:
         if leader.acquire():

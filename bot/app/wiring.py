@@ -79,6 +79,11 @@ class Core:
         # No job runs any more, so the lock can go now rather than when the process exits: another replica leads.
         self.leader.release()
 
+    def purge_expired_keys(self) -> int:
+        """Delete the idempotency keys whose window has passed (the scheduler's housekeeping job)."""
+        with self.uow() as session:
+            return idempotency.purge_expired(session=session, now=self.incidents.now())
+
     @contextmanager
     def running(self) -> Iterator[None]:
         """Run the background work for the duration of the block."""
@@ -143,8 +148,9 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
         leader=leader,
         timer_seconds=settings.timer_interval_seconds,
         policy_seconds=settings.policy_reload_seconds,
+        housekeeping=lambda: core.purge_expired_keys(),
     )
-    return Core(
+    core = Core(
         settings=settings,
         engine=engine,
         uow=uow,
@@ -158,6 +164,7 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
         leader=leader,
         scheduler=scheduler,
     )
+    return core
 
 
 # The incident card's buttons, whose second click would act again (a second escalation). Snooze is not here: it

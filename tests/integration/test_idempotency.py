@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from bot.app.asgi import Tripwire
 from bot.common.clock import ManualClock
 from bot.incidents.lifecycle import validate_draft
 from bot.slack.ids import ActionId
+from db.idempotency import claim
 from db.models import IdempotencyKey
 from localslack import BackgroundServer, Delivery, LocalSlack
 from localslack.delivery import form_body, interactive_body, json_body, post_signed
@@ -174,10 +176,26 @@ def test_expired_keys_are_purged(slack: LocalSlack, bot: Tripwire, clock: Manual
         assert session.exec(select(IdempotencyKey)).all()
     clock.advance(hours=1)
     slack.slash_command(TRIAGER, "note INC-1 second", channel_id=TRIAGE_CHANNEL)
+    assert bot.purge_expired_keys() > 0  # the scheduler's housekeeping job, off the request path
     with Session(bot.engine) as session:
         keys = session.exec(select(IdempotencyKey)).all()
     assert keys and all(key.created_at == clock() for key in keys)
     assert actions(bot, "note") == ["first", "second"]
+
+
+def test_an_expired_key_is_claimed_again_without_a_purge(bot: Tripwire, clock: ManualClock) -> None:
+    window = timedelta(minutes=10)
+    with bot.uow() as session:
+        assert claim(session=session, key="k", now=clock(), expires_at=clock() + window)
+        assert not claim(session=session, key="k", now=clock(), expires_at=clock() + window)
+    clock.advance(minutes=5)
+    with bot.uow() as session:
+        assert not claim(session=session, key="k", now=clock(), expires_at=clock() + window)
+    clock.advance(minutes=6)
+    with bot.uow() as session:
+        assert claim(session=session, key="k", now=clock(), expires_at=clock() + window)
+        [row] = session.exec(select(IdempotencyKey)).all()
+        assert row.created_at == clock()
 
 
 def test_replay_acts_once_when_listeners_run_after_the_ack(

@@ -279,6 +279,7 @@ def test_scheduler_has_the_weekly_slot_and_a_catch_up_run_at_start(bot: Tripwire
     assert catch_up is not None and type(catch_up.trigger).__name__ == "DateTrigger"  # runs once, when started
     assert {job.id for job in bot.scheduler.get_jobs()} == {
         "timers",
+        "housekeeping",
         "policy-reload",
         "digest-weekly",
         "digest-risk-report",

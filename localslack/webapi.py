@@ -523,8 +523,8 @@ def conversations_members(ws: Workspace, args: Args) -> dict[str, Any]:
 
 @_method("conversations.history")
 def conversations_history(ws: Workspace, args: Args) -> dict[str, Any]:
-    """Return a conversation's top-level messages, newest first."""
-    channel = _channel(ws, args)
+    """Return a conversation's top-level messages, newest first (Slack takes its ID here, not a `#name`)."""
+    channel = channel_by_id(ws, args.text("channel"))
     require_member(ws, channel)  # reading a conversation needs membership, public or not
     messages = [_listed(ws, m, args) for m in reversed(_timeline(ws.top_level(channel.id), args))]
     page, cursor = _page(messages, args)
@@ -533,8 +533,8 @@ def conversations_history(ws: Workspace, args: Args) -> dict[str, Any]:
 
 @_method("conversations.replies")
 def conversations_replies(ws: Workspace, args: Args) -> dict[str, Any]:
-    """Return a thread: its parent first, then the replies between oldest and latest, oldest first."""
-    channel = _channel(ws, args)
+    """Return a thread: its parent first, then the replies between oldest and latest, oldest first (by channel ID)."""
+    channel = channel_by_id(ws, args.text("channel"))
     require_member(ws, channel)  # reading a conversation needs membership, public or not
     parent = _message(ws, channel, args.required("ts"))
     root_ts = parent.thread_ts if parent.is_reply and parent.thread_ts else parent.ts

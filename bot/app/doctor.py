@@ -201,15 +201,6 @@ def print_findings(findings: list[Finding], *, out: TextIO) -> int:
     return 1 if problems else 0
 
 
-def admins(policy: Policy) -> list[str]:
-    """Everyone in the policy's admin role, named or in one of its rotations."""
-    role = policy.roles.get("admin")
-    if role is None:
-        return []
-    people = list(role.members) + [m for r in role.rotations for m in policy.rotations[r].members]
-    return list(dict.fromkeys(people))
-
-
 def report_at_start(client: WebClient, policy: Policy, *, triage_channel: str) -> list[Finding]:
     """The same checks when `serve` starts: log every problem and DM the admins once; never stop the bot."""
     try:
@@ -225,7 +216,7 @@ def report_at_start(client: WebClient, policy: Policy, *, triage_channel: str) -
             "Tripwire started, but its Slack set-up needs fixing (run `tripwire doctor` to check again):\n"
             + "\n".join(f"• {f.what}\n   → {f.fix}" for f in problems)
         )
-        for admin in admins(policy):
+        for admin in policy.admins:
             try:
                 client.chat_postMessage(channel=admin, text=text)
             except (SlackApiError, OSError) as exc:

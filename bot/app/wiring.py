@@ -118,7 +118,7 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
         client=outbox_client,
         clock=clock,
         channel_interval=settings.channel_interval_seconds,
-        admins=lambda: policies.current.roles["admin"].members,
+        admins=lambda: policies.current.admins,
     )
     incidents = IncidentService(
         uow=uow, clock=clock, policies=policies, triage_channel=settings.triage_channel, on_commit=outbox.wake

@@ -211,6 +211,14 @@ class Policy(StrictModel):
                 return metric
         raise KeyError(metric_id)
 
+    @property
+    def admins(self) -> tuple[str, ...]:
+        """Who hears about the bot's own troubles (a refused policy, a parked message, a broken set-up): the admin
+        role's members and everyone in its rotations, as `roles_of` counts them."""
+        role = self.roles["admin"]  # a required role: the model refuses a policy without it
+        people = [*role.members, *(m for r in role.rotations for m in self.rotations[r].members)]
+        return tuple(dict.fromkeys(people))
+
     def roles_of(self, user: str) -> frozenset[str]:
         """Every role the user holds, as a member or as a member of one of the role's rotations (on shift or not)."""
         return frozenset(

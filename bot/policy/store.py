@@ -81,7 +81,7 @@ class PolicyStore:
         listed = tuple(str(problem) for problem in problems)
         now = self._clock()
         with self._uow() as session:
-            for admin in self._current.roles["admin"].members:
+            for admin in self._current.admins:
                 notice = PolicyRefusedNotice(
                     admin=admin, path=str(self.path), version=self._current.version, problems=listed
                 )

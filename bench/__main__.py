@@ -1,111 +1,284 @@
-"""Ingestion throughput: the full path (triage, dedup, grouping, trend check) against a bare bulk insert.
+"""`make bench` (`python -m bench`): Tripwire measured at its HTTP edge, against baselines measured in the same run.
 
-Both run in the same process on the same kind of fresh database, so the ratio is what to compare across
-machines; the absolute numbers are for this machine only.
+Every server is a separate process on loopback, driven by a separate load generator (wrk, and bench/clicker.py for
+what needs timestamps at the local Slack). Prints a table and writes bench/results/latest.json. The ratios are the
+figures to compare across machines; the absolute numbers are for this machine only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import statistics
+import platform
+import subprocess
+import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+from bench import ingest, slackside
+from bench.procs import ROOT
 
-from bot.app.config import Settings
-from bot.app.wiring import build_core
-from bot.common.clock import ManualClock
-from bot.ingest.service import result_row
-from bot.policy.triage import Result
-from db.engine import normalise_url
-from db.repositories import insert_eval_results
-
-POLICY = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "policy.yaml"
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+README = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- bench-table -->", "<!-- /bench-table -->"
+PHASES = ("ingest", "commands", "clicks", "storm", "digest")
 
 
-def results(count: int, start: datetime, tag: str) -> list[Result]:
-    """A storm: one metric, one model family, values around the alert line."""
-    return [
-        Result(
-            source="inspect",
-            model="frontier-x-ckpt-100",
-            task="ctf_web",
-            metric="accuracy",
-            value=0.50 + (i % 11) / 100,
-            run_id=f"{tag}-{i}",
-            observed_at=start + timedelta(seconds=i),
-            checkpoint="ckpt-100",
+@dataclass(frozen=True)
+class Sizes:
+    """How much each phase sends."""
+
+    ingest_requests: dict[int, int]
+    incidents: int
+    commands: dict[int, int]
+    clicks: dict[int, int]
+    storm_one_key: int
+    storm_keys: int
+    digest_args: tuple[str, ...]
+
+
+FULL = Sizes(
+    ingest_requests={1: 3_000, 10: 1_000, 100: 200},
+    incidents=100_000,
+    commands={1: 200, 10: 1_000, 50: 2_000},
+    clicks={1: 20, 10: 30, 50: 50},
+    storm_one_key=10_000,
+    storm_keys=1_000,
+    digest_args=(),
+)
+QUICK = Sizes(
+    ingest_requests={1: 40, 10: 20, 100: 4},
+    incidents=500,
+    commands={1: 5, 10: 20, 50: 50},
+    clicks={1: 2, 10: 10, 50: 10},
+    storm_one_key=200,
+    storm_keys=20,
+    digest_args=("--incidents", "500", "--results", "5000", "--repeats", "1"),
+)
+
+
+def run_digest(args: tuple[str, ...]) -> dict[str, Any]:
+    """`python -m bench.digest --json` as a subprocess: seconds and peak memory of the weekly digest."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.digest", "--json", *args], cwd=ROOT, capture_output=True, text=True, timeout=1800
+    )
+    if done.returncode != 0:
+        return {"error": (done.stderr or done.stdout)[-2000:]}
+    for line in reversed(done.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            figures: dict[str, Any] = json.loads(line)
+            return figures
+    return {"error": "no JSON line in its output", "output": done.stdout[-2000:]}
+
+
+Row = tuple[str, str, str, float, float | None, float | None, str]
+
+
+def table_rows(results: dict[str, Any]) -> list[Row]:
+    """(phase, engine, batch or concurrency, Tripwire, baseline, ratio, target) for the table."""
+    rows: list[Row] = []
+    found = results.get("ingest")
+    if found:
+        for key, tw in found["tripwire"].items():
+            engine, batch = key.split("/")
+            base, am = found["minimal"][key], found["alertmanager"][batch]
+            ratio = found["ratios"][key]
+            rows.append(
+                (
+                    "ingest/s vs minimal",
+                    engine,
+                    batch,
+                    tw["stored_per_s"],
+                    base["stored_per_s"],
+                    ratio["vs_minimal"],
+                    ">= 0.8x",
+                )
+            )
+            target = ">= 0.5x" if batch == "100" else ">= 0.25x" if batch == "1" and engine == "sqlite" else ""
+            rows.append(
+                (
+                    "ingest/s vs Alertmanager",
+                    engine,
+                    batch,
+                    tw["stored_per_s"],
+                    am["stored_per_s"],
+                    ratio["vs_alertmanager"],
+                    target,
+                )
+            )
+        rows.append(("serve peak RSS MB", "all", "-", found["serve_peak_rss_mb"], None, None, "< 250"))
+    for engine, phase in results.get("slack", {}).items():
+        for level, figures in phase.get("commands", {}).items():
+            rows.append(
+                (
+                    "command ack p99 ms (wrk)",
+                    engine,
+                    f"c={level}",
+                    figures["wrk"]["p99_ms"],
+                    None,
+                    None,
+                    "< 50" if level == "50" else "",
+                )
+            )
+            rows.append(
+                ("command answer p99 ms", engine, f"c={level}", figures["client"]["answer"]["p99_ms"], None, None, "")
+            )
+        for level, figures in phase.get("clicks", {}).items():
+            rows.append(
+                (
+                    "click -> card edit p95 ms",
+                    engine,
+                    f"c={level}",
+                    figures["card_update"]["p95_ms"],
+                    None,
+                    None,
+                    "< 300",
+                )
+            )
+    for engine, figures in results.get("storm", {}).items():
+        one, many = figures["one_key"], figures["many_keys"]
+        rows.append(
+            (f"storm {one['results']:,} results/1 key: Slack calls", engine, "-", one["slack_calls"], None, None, "")
         )
-        for i in range(count)
+        rows.append(
+            (
+                f"storm {many['keys']:,} keys: cards (missing)",
+                engine,
+                "-",
+                many["cards"],
+                many["missing"],
+                None,
+                "missing = 0",
+            )
+        )
+        rows.append(
+            (f"storm {many['keys']:,} keys: s to last card", engine, "-", many["seconds_to_last_card"], None, None, "")
+        )
+    digest = results.get("digest")
+    if digest:
+        seconds, base = float(digest.get("seconds", 0.0)), float(digest.get("baseline_seconds", 0.0))
+        rows.append(
+            ("digest seconds (vs 2 aggregates)", "sqlite", "-", seconds, base, seconds / base if base else None, "")
+        )
+        rows.append(("digest peak Python MB", "sqlite", "-", float(digest.get("peak_python_mib", 0.0)), None, None, ""))
+        rows.append(("digest max RSS MB", "sqlite", "-", float(digest.get("max_rss_mib", 0.0)), None, None, ""))
+    return rows
+
+
+def render_table(rows: list[Row]) -> str:
+    """A fixed-width table, the one the README quotes."""
+
+    def number(value: float | None, ratio: bool = False) -> str:
+        if value is None:
+            return "-"
+        if ratio:
+            return f"{value:.2f}x"
+        return f"{value:.3g}" if value < 10 else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+    header = ("phase", "engine", "batch", "Tripwire", "baseline", "ratio", "target")
+    body = [(p, e, b, number(t), number(base), number(r, ratio=True), target) for p, e, b, t, base, r, target in rows]
+    widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *body]
     ]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
-def fresh_url(kind: str, folder: str, name: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{folder}/{name}.db"
-    from sqlalchemy import create_engine
+def run_phases(only: list[str], engines: list[str], sizes: Sizes, work: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """Run the chosen phases in order; each phase's wall time goes into run["phase_seconds"]."""
+    results: dict[str, Any] = {}
+    timings = run.setdefault("phase_seconds", {})
+    started = time.perf_counter()
 
-    admin_url = os.environ.get("TRIPWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
+    def lap(name: str) -> None:
+        nonlocal started
+        timings[name] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
 
-
-def run(kind: str, count: int, batch: int, repeats: int) -> tuple[list[float], list[float]]:
-    """Seconds per run for the bare insert (baseline) and the full ingestion path."""
-    baseline, full = [], []
-    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
-    with tempfile.TemporaryDirectory() as folder:
-        for repeat in range(repeats):
-            settings = Settings(
-                DATABASE_URL=fresh_url(kind, folder, f"bench_base_{repeat}"), TRIPWIRE_POLICY=str(POLICY)
+    if "ingest" in only:
+        print("ingest: tripwire serve, the minimal endpoint and Alertmanager under wrk ...", flush=True)
+        results["ingest"] = ingest.run(engines, sizes.ingest_requests, work)
+        lap("ingest")
+    wanted = {"commands", "clicks"} & set(only)
+    if wanted:
+        results["slack"] = {}
+        for engine in engines:
+            print(f"{'/'.join(sorted(wanted))} on {sizes.incidents:,} incidents ({engine}) ...", flush=True)
+            results["slack"][engine] = slackside.commands_and_clicks(
+                engine, sizes.incidents, sizes.commands, sizes.clicks, wanted, work
             )
-            core = build_core(settings, clock=ManualClock(now))
-            rows = [result_row(r, None, now) for r in results(count, now, "base")]
-            started = time.perf_counter()
-            for offset in range(0, count, batch):
-                with core.uow() as session:
-                    insert_eval_results(session=session, rows=rows[offset : offset + batch])
-            baseline.append(time.perf_counter() - started)
-            core.engine.dispose()
+        lap("commands+clicks")
+    if "storm" in only:
+        results["storm"] = {}
+        for engine in engines:
+            print(f"storm ({engine}) ...", flush=True)
+            results["storm"][engine] = slackside.storm(engine, sizes.storm_one_key, sizes.storm_keys, work)
+        lap("storm")
+    if "digest" in only:
+        print("digest (python -m bench.digest) ...", flush=True)
+        results["digest"] = run_digest(sizes.digest_args)
+        lap("digest")
+    return results
 
-            settings = Settings(
-                DATABASE_URL=fresh_url(kind, folder, f"bench_full_{repeat}"), TRIPWIRE_POLICY=str(POLICY)
-            )
-            core = build_core(settings, clock=ManualClock(now))
-            storm = results(count, now, "full")
-            started = time.perf_counter()
-            for offset in range(0, count, batch):
-                outcome = core.ingest.ingest(storm[offset : offset + batch])
-                assert outcome.accepted == len(storm[offset : offset + batch])
-            full.append(time.perf_counter() - started)
-            core.engine.dispose()
-    return baseline, full
+
+def update_readme(table: str, command: str, when: str) -> None:
+    """Put the table, with the command and date that made it, between the README's bench-table markers."""
+    text = README.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    block = f"\n`{command}`, {when}:\n\n```\n{table}\n```\n"
+    README.write_text(text[:start] + block + text[end:])
 
 
 def main() -> None:
-    """Print the figures the README quotes."""
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--results", type=int, default=10_000)
-    parser.add_argument("--batch", type=int, default=1_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
+    """Run the chosen phases, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: seconds, not minutes (the CI smoke test)")
+    parser.add_argument("--only", nargs="+", choices=PHASES, default=list(PHASES))
+    parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"])
+    parser.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
+    parser.add_argument("--readme", action="store_true", help="also put the table into README.md (make bench does)")
     args = parser.parse_args()
-    print(f"ingesting {args.results:,} results in batches of {args.batch:,}, median of {args.repeats} runs")
-    for kind in args.databases:
-        baseline, full = run(kind, args.results, args.batch, args.repeats)
-        base, path = statistics.median(baseline), statistics.median(full)
-        print(
-            f"{kind:9} bare insert {base:6.2f} s ({args.results / base:8,.0f}/s)   "
-            f"full ingestion {path:6.2f} s ({args.results / path:8,.0f}/s)   ratio {path / base:4.1f}x"
+    sizes = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "run": {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "quick": args.quick,
+            "phases": args.only,
+            "databases": args.databases,
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "wrk": {"threads": 2, "connections_ingest": ingest.CONNECTIONS},
+            "channel_interval_s": float(slackside.CHANNEL_INTERVAL),
+            "sizes": {
+                k: {str(n): c for n, c in v.items()} if isinstance(v, dict) else v for k, v in vars(sizes).items()
+            },
+        }
+    }
+    with tempfile.TemporaryDirectory(prefix="tripwire-bench-") as folder:
+        results.update(run_phases(args.only, args.databases, sizes, Path(folder), results["run"]))
+    results["run"]["seconds"] = time.perf_counter() - started
+    rows = table_rows(results)
+    results["table"] = [
+        dict(zip(("phase", "engine", "batch", "tripwire", "baseline", "ratio", "target"), row, strict=True))
+        for row in rows
+    ]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    table = render_table(rows)
+    print()
+    print(table)
+    if args.readme:
+        command = " ".join(["python -m bench", *sys.argv[1:]]).replace(" --readme", "")
+        update_readme(
+            table, command, f"{results['run']['at'][:10]}, {os.cpu_count()} cores, {results['run']['seconds']:.0f} s"
         )
+    print(f"\n{results['run']['seconds']:.0f} s; results in {args.json}")
 
 
 if __name__ == "__main__":

@@ -406,6 +406,8 @@ class Call(Record):
     status: int
     response: dict[str, Any] | None = None
     seq: int = 0
+    # Wall-clock arrival (time.time(), not the workspace clock, which tests may freeze): latency benchmarks need it.
+    at: float = 0.0
 
 
 @dataclass
@@ -1052,6 +1054,7 @@ class Workspace:
         """Append a Web API call to the call log."""
         with self.lock:
             call.seq = len(self.calls) + 1
+            call.at = time.time()
             self.calls.append(call)
         self.touch()
         return call
@@ -1060,6 +1063,7 @@ class Workspace:
         """Append a response_url POST to its own log (kept out of the Web API call log)."""
         with self.lock:
             call.seq = len(self.response_posts) + 1
+            call.at = time.time()
             self.response_posts.append(call)
         self.touch()
         return call

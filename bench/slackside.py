@@ -1,0 +1,250 @@
+"""What people and Slack see: command acks and answers, click -> card edit, and storms, against `tripwire serve`.
+
+Slash commands go through wrk (ack latency, p50/p99 from --latency) and through the clicker process (when the
+answer arrived). Clicks need real cards: crossing results are posted first and their cards read from the local
+Slack's call log. Storms count the Slack calls the bot made once it settles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.ingest import TS_HEADERS, signed
+from bench.procs import ROOT, WEBHOOK_SECRET, Server, drop_database, fresh_database, poll, run_wrk, tripwire_stack
+from bench.seed import seed_incidents
+from bot.ingest.signing import sign
+
+SLACK_HEADERS = ("X-Slack-Request-Timestamp", "X-Slack-Signature")
+LEVELS = (1, 10, 50)
+# Pacing between two outbox posts to one channel: 0, so a storm of 1,000 cards in one channel is not 1,000 s of
+# one-per-second waiting. Slack's per-method limits (bot/slack/pacing.py) still apply. Stated in the results.
+CHANNEL_INTERVAL = "0"
+TRIAGE_CHANNEL = "C0TRIAGE"
+# How long the 1,000-key storm waits for its last card (cards not there by then are counted as missing).
+STORM_WAIT = 1200
+
+
+def calls(slack: Server, since: int = 0) -> list[dict[str, Any]]:
+    """The local Slack's Web API call log after seq `since`."""
+    found: list[dict[str, Any]] = httpx.get(f"{slack.url}/bench/calls", params={"since": since}, timeout=60).json()
+    return found
+
+
+def cards(slack: Server, since: int = 0) -> list[dict[str, Any]]:
+    """Incident cards posted: top-level chat.postMessage with blocks in the triage channel, where the test policy
+    routes the alert level the benchmarks send (the digest drafted at start goes to the review channel)."""
+    return [
+        call
+        for call in calls(slack, since)
+        if call["method"] == "chat.postMessage"
+        and call["ok"]
+        and call["has_blocks"]
+        and not call["thread_ts"]
+        and call["channel"] == TRIAGE_CHANNEL
+    ]
+
+
+def post_signed(bot: Server, results: list[dict[str, Any]], *, wait: bool) -> None:
+    """One signed /hooks/eval request; raises unless accepted."""
+    body = json.dumps({"results": results}).encode()
+    now = int(time.time())
+    signature = sign(WEBHOOK_SECRET, body, now)
+    answer = httpx.post(
+        f"{bot.url}/hooks/eval" + ("?wait=1" if wait else ""),
+        content=body,
+        headers={"Content-Type": "application/json", TS_HEADERS[0]: str(now), TS_HEADERS[1]: signature},
+        timeout=120,
+    )
+    answer.raise_for_status()
+
+
+def crossing(tag: str, family: str, i: int, value: float = 0.60) -> dict[str, Any]:
+    """A result on the alert line of cyber.ctf (routes to the triage channel)."""
+    return {
+        "source": "inspect",
+        "model": family,
+        "task": "ctf_web",
+        "metric": "accuracy",
+        "value": value,
+        "run_id": f"{tag}-{i}",
+    }
+
+
+def clicker(slack: Server, bot: Server, mode: str, concurrency: int, items: list[Any]) -> dict[str, Any]:
+    """Run the clicker process once and return its figures."""
+    command = [sys.executable, "-m", "bench.clicker", mode, "--slack", slack.url, "--bot", bot.url]
+    command += ["--concurrency", str(concurrency), "--items", json.dumps(items)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=True)
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def command_texts(count: int, incidents: int, rng: random.Random) -> list[str]:
+    """A mix of the read commands people run most."""
+    picks = ("list", "show", "oncall", "list all", "show")
+    texts = []
+    for i in range(count):
+        pick = picks[i % len(picks)]
+        texts.append(f"show INC-{rng.randint(1, incidents)}" if pick == "show" else pick)
+    return texts
+
+
+def measure_commands(slack: Server, bot: Server, sizes: dict[int, int], incidents: int, folder: Path) -> dict[str, Any]:
+    """Ack latency with wrk, then answer latency with the clicker, at each concurrency."""
+    rng = random.Random(5)
+    out: dict[str, Any] = {}
+    for level in LEVELS:
+        texts = command_texts(sizes[level], incidents, rng)
+        lines = httpx.post(
+            f"{slack.url}/bench/commands", json={"user": "U0TRIAGER", "channel": "C0TRIAGE", "texts": texts}, timeout=60
+        ).json()
+        run = run_wrk(
+            bot.url,
+            lines,
+            path="/slack/events",
+            content_type="application/x-www-form-urlencoded",
+            headers=SLACK_HEADERS,
+            connections=level,
+            folder=folder,
+        )
+        answered = clicker(slack, bot, "commands", level, command_texts(max(level, sizes[level] // 4), incidents, rng))
+        out[str(level)] = {"wrk": run.as_json(), "client": answered}
+    return out
+
+
+def make_cards(slack: Server, bot: Server, count: int) -> list[list[str]]:
+    """Open `count` incidents with cards (one crossing result per new model family) and return [channel, ts]."""
+    since = len(calls(slack))
+    families = [f"click-{k:04d}" for k in range(count)]
+    for start in range(0, count, 100):
+        chunk = families[start : start + 100]
+        post_signed(bot, [crossing("click", family, start + i) for i, family in enumerate(chunk)], wait=True)
+    poll(lambda: len(cards(slack, since)) >= count, 300, f"{count} cards at the local Slack", every=0.5)
+    return [[card["channel"], card["response_ts"]] for card in cards(slack, since)[:count]]
+
+
+def measure_clicks(slack: Server, bot: Server, sizes: dict[int, int]) -> dict[str, Any]:
+    """Click -> card edit at each concurrency, each card clicked once."""
+    deck = make_cards(slack, bot, sum(sizes[level] for level in LEVELS))
+    out: dict[str, Any] = {}
+    for level in LEVELS:
+        # Start each level from a quiet outbox, so a click is timed, not the backlog of opening the cards.
+        settle(slack, 0, quiet=5.0, limit=900)
+        hand, deck = deck[: sizes[level]], deck[sizes[level] :]
+        out[str(level)] = clicker(slack, bot, "clicks", level, hand)
+    return out
+
+
+def commands_and_clicks(
+    engine: str, incidents: int, sizes: dict[int, int], clicks: dict[int, int], what: set[str], folder: Path
+) -> dict[str, Any]:
+    """Seed `incidents`, start the stack once, then measure commands and/or clicks on it."""
+    database_url = fresh_database(engine, folder, f"bench_commands_{engine}")
+    try:
+        started = time.perf_counter()
+        seed_incidents(database_url, incidents)
+        out: dict[str, Any] = {"incidents": incidents, "seed_seconds": time.perf_counter() - started}
+        with tripwire_stack(folder, database_url, TRIPWIRE_CHANNEL_INTERVAL=CHANNEL_INTERVAL) as (slack, bot):
+            if "commands" in what:
+                out["commands"] = measure_commands(slack, bot, sizes, incidents, folder)
+            if "clicks" in what:
+                out["clicks"] = measure_clicks(slack, bot, clicks)
+        return out
+    finally:
+        drop_database(database_url)
+
+
+def settle(slack: Server, since: int, quiet: float, limit: float) -> int:
+    """Wait until the call log has not grown for `quiet` seconds (at most `limit`); return the calls since."""
+    seen, last_change, deadline = -1, time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        count = len(calls(slack, since))
+        if count != seen:
+            seen, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            break
+        time.sleep(0.25)
+    return seen
+
+
+def storm(engine: str, one_key: int, many_keys: int, folder: Path) -> dict[str, Any]:
+    """`one_key` crossing results for one dedup key, then `many_keys` keys: Slack calls and cards."""
+    database_url = fresh_database(engine, folder, f"bench_storm_{engine}")
+    try:
+        with tripwire_stack(folder, database_url, TRIPWIRE_CHANNEL_INTERVAL=CHANNEL_INTERVAL) as (slack, bot):
+            # What the bot does at start (the set-up check, a digest for a missed slot) is not the storm's doing.
+            since = settle(slack, 0, quiet=3.0, limit=60)
+            lines = signed(
+                [
+                    {"results": [crossing("storm", "storm-model", r * 100 + k) for k in range(100)]}
+                    for r in range(one_key // 100)
+                ]
+            )
+            started = time.perf_counter()
+            run = run_wrk(
+                bot.url,
+                lines,
+                path="/hooks/eval",
+                content_type="application/json",
+                headers=TS_HEADERS,
+                connections=8,
+                folder=folder,
+            )
+            total = settle(slack, since, quiet=12.0, limit=300)
+            storm_calls = calls(slack, since)
+            one = {
+                "results": run.requests * 100,
+                "seconds": time.perf_counter() - started,
+                "slack_calls": total,
+                "cards": len(cards(slack, since)),
+                "by_method": _by_method(storm_calls),
+            }
+            since = len(calls(slack))
+            families = [f"storm-{k:04d}" for k in range(many_keys)]
+            bodies = signed(
+                [
+                    {"results": [crossing("keys", f, start + i) for i, f in enumerate(families[start : start + 10])]}
+                    for start in range(0, many_keys, 10)
+                ]
+            )
+            started = time.perf_counter()
+            run_wrk(
+                bot.url,
+                bodies,
+                path="/hooks/eval",
+                content_type="application/json",
+                headers=TS_HEADERS,
+                connections=8,
+                folder=folder,
+            )
+            wall_start = time.time() - (time.perf_counter() - started)
+            # Cards still missing when the wait ends are reported, not raised: the count is the point of the phase.
+            with contextlib.suppress(TimeoutError):
+                poll(lambda: len(cards(slack, since)) >= many_keys, STORM_WAIT, f"{many_keys} cards", every=0.5)
+            posted = cards(slack, since)
+            many = {
+                "keys": many_keys,
+                "cards": len(posted),
+                "missing": many_keys - len({c["response_ts"] for c in posted}),
+                "waited_up_to_s": STORM_WAIT,
+                "seconds_to_last_card": max((c["at"] for c in posted), default=wall_start) - wall_start,
+            }
+        return {"one_key": one, "many_keys": many}
+    finally:
+        drop_database(database_url)
+
+
+def _by_method(found: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for call in found:
+        counts[call["method"]] = counts.get(call["method"], 0) + 1
+    return counts

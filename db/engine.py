@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,17 @@ from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 from db.idempotency import claim_pending
+
+# The execution option that marks a read-only unit of work's connection (see `UnitOfWork.read`).
+READ_ONLY = "tripwire_read_only"
+# How long a SQLite writer waits for the write lock: the busy timeout below, and the in-process queue before it.
+WRITER_WAIT_SECONDS = 30
+# Connections beyond the ones kept open: enough for every listener thread (bot/app/wiring.py LISTENER_THREADS), the
+# outbox workers and the scheduler at once, so a reader never waits for a connection held by writers that wait for
+# the write lock. SQLite connections cost a file handle; PostgreSQL's count against max_connections per replica.
+POOL_SIZE = 10
+SQLITE_OVERFLOW = 54
+PG_OVERFLOW = 30
 
 
 def normalise_url(url: str) -> str:
@@ -33,7 +45,9 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if not url.startswith("sqlite"):
         try:
-            return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            engine = create_engine(
+                url, pool_pre_ping=True, hide_parameters=True, pool_size=POOL_SIZE, max_overflow=PG_OVERFLOW
+            )
         except ImportError as exc:
             # psycopg is an extra: say which one rather than "No module named 'psycopg'".
             if url.startswith("postgresql+psycopg"):
@@ -42,10 +56,24 @@ def make_engine(url: str) -> Engine:
                     "pip install 'tripwire[postgres]'"
                 ) from exc
             raise
+
+        @event.listens_for(engine, "begin")
+        def _on_begin_postgresql(conn: Any) -> None:
+            if conn.get_execution_options().get(READ_ONLY):
+                # Readers never wait on writers in PostgreSQL anyway; READ ONLY makes a stray write fail loudly.
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+        return engine
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": WRITER_WAIT_SECONDS},
+        hide_parameters=True,
+        pool_size=POOL_SIZE,
+        max_overflow=SQLITE_OVERFLOW,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -53,28 +81,73 @@ def make_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # A 202 promises the results are stored: every commit fsyncs the WAL (NORMAL would survive kill -9 only).
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: two deferred transactions that both upgrade to writers deadlock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            # A reader takes no lock: in WAL mode it reads a snapshot and never waits on the writer. query_only makes
+            # a write in it fail at once rather than upgrade the lock (which could deadlock with another writer).
+            conn.exec_driver_sql("PRAGMA query_only=ON")
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("PRAGMA query_only=OFF")
+            # Take the write lock up front: two deferred transactions that both upgrade to writers deadlock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
+class WriterBusy(TimeoutError):
+    """A writing unit of work waited longer than SQLite's busy timeout for the other writers in this process."""
+
+
 class UnitOfWork:
-    """Opens one transaction per use; it commits on a clean exit and rolls back on an exception."""
+    """Opens one transaction per use; it commits on a clean exit and rolls back on an exception.
+
+    `uow()` is a writing transaction (on SQLite it holds the write lock from its first statement) and claims the
+    request's idempotency keys; `uow.read()` is a read-only one that waits on no writer and claims nothing.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reader = engine.execution_options(**{READ_ONLY: True})
+        # SQLite has one writer at a time, and its busy handler polls with sleeps of up to 100 ms: under contention
+        # a waiting writer sleeps past the moment the lock frees, and one (the outbox) can starve for seconds. Writers
+        # in this process queue on a lock instead, which wakes the next at once (other processes still poll).
+        self._writers = threading.RLock() if engine.dialect.name == "sqlite" else None
+
+    @contextmanager
+    def _one_writer(self) -> Iterator[None]:
+        if self._writers is None:
+            yield
+            return
+        # As long as SQLite's own busy timeout: a writer stuck that long fails as it did before, rather than hang.
+        if not self._writers.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise WriterBusy(f"another writer held the database for over {WRITER_WAIT_SECONDS} s")
+        try:
+            yield
+        finally:
+            self._writers.release()
 
     @contextmanager
     def __call__(self) -> Iterator[Session]:
         """Yield a session inside a transaction."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with self._one_writer(), Session(self.engine, expire_on_commit=False) as session, session.begin():
             # A repeated request stops here, before its effect; a first one claims its keys in this transaction.
             claim_pending(session)
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Yield a session in a read-only transaction: it never waits on a writer, and a write in it fails.
+
+        It claims no idempotency keys: a read has no effect to repeat, so a repeated request just reads again, and a
+        later writing unit of work in the same request still claims them with its effect.
+        """
+        with Session(self._reader, expire_on_commit=False) as session, session.begin():
             yield session

@@ -1,9 +1,10 @@
 """Idempotency keys: a request a sender may repeat is claimed in the same transaction as the effect it causes.
 
 A handler never passes keys down: whoever reads the request (the Bolt middleware in bot/app/wiring.py) declares its
-keys with `once(...)`, and the first unit of work opened in that context claims them as its transaction begins
-(db/engine.py calls `claim_pending`). So the claim commits with the effect or not at all: a crash between the two
-loses neither, and a repeat raises AlreadyDone before it changes anything.
+keys with `once(...)`, and the first writing unit of work opened in that context claims them as its transaction
+begins (db/engine.py calls `claim_pending`). So the claim commits with the effect or not at all: a crash between the
+two loses neither, and a repeat raises AlreadyDone before it changes anything. A read-only unit of work
+(`uow.read()`) claims nothing: it must never wait on a writer, and a read has no effect to repeat.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ _pending: ContextVar[Pending | None] = ContextVar("tripwire_idempotency_pending"
 
 @contextmanager
 def once(keys: Sequence[str], *, now: datetime, ttl: timedelta) -> Iterator[Pending]:
-    """Declare the request's keys: the next unit of work in this context claims them, or raises AlreadyDone."""
+    """Declare the request's keys: the next writing unit of work in this context claims them, or raises AlreadyDone."""
     pending = Pending(keys=tuple(key[:KEY_MAX] for key in keys), now=now, expires_at=now + ttl)
     token = _pending.set(pending)
     try:

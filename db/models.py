@@ -5,16 +5,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
+
+# An incident in one of these statuses is open. OPEN_WHERE is the open indexes' condition: a query uses a partial
+# index only when its WHERE has this very condition, with the values written in (not bound parameters).
+OPEN_STATUSES = ("triggered", "acknowledged", "mitigated")
+OPEN_WHERE = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))
+# A result that crossed a level or fell in a near-miss band; the digest's flagged-results query repeats it.
+FLAGGED_WHERE = "level IS NOT NULL OR near_miss IS NOT NULL"
 
 
 class Incident(SQLModel, table=True):
     """One AI-safety incident, filed by a person or raised by a pipeline."""
 
     __tablename__ = "incident"
+    # Only open incidents, newest first (`/incident list`, App Home): small however many were ever closed.
+    __table_args__ = (
+        Index("ix_incident_open", "id", sqlite_where=text(OPEN_WHERE), postgresql_where=text(OPEN_WHERE)),
+        Index(
+            "ix_incident_open_reporter",
+            "reporter",
+            "id",
+            sqlite_where=text(OPEN_WHERE),
+            postgresql_where=text(OPEN_WHERE),
+        ),
+        Index(
+            "ix_incident_open_assignee",
+            "assignee",
+            "id",
+            sqlite_where=text(OPEN_WHERE),
+            postgresql_where=text(OPEN_WHERE),
+        ),
+        # The digest: incidents opened in a period (migration 0011).
+        Index("ix_incident_created", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=300)
@@ -164,6 +191,21 @@ class EvalResult(SQLModel, table=True):
         UniqueConstraint("source", "run_id", "task", "scorer", "metric", name="uq_eval_result_identity"),
         Index("ix_eval_result_series", "policy_metric", "model_family", "observed_at"),
         Index("ix_eval_result_observed", "observed_at"),
+        # The digest (migration 0011): a metric's chart points from the index alone, and the flagged results only.
+        Index("ix_eval_result_metric_time", "policy_metric", "observed_at", "model_family", "checkpoint", "value"),
+        Index(
+            "ix_eval_result_flagged",
+            "observed_at",
+            sqlite_where=text(FLAGGED_WHERE),
+            postgresql_where=text(FLAGGED_WHERE),
+        ),
+        # The triage worker's queue: only the rows still waiting, so the index stays small however long the history.
+        Index(
+            "ix_eval_result_untriaged",
+            "id",
+            sqlite_where=text("triaged_at IS NULL"),
+            postgresql_where=text("triaged_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -177,6 +219,8 @@ class EvalResult(SQLModel, table=True):
     checkpoint: str = Field(default="", max_length=500)
     value: float
     stderr: float | None = None
+    # How many samples the value is a mean over, when the source says (migration 0012).
+    samples: int | None = None
     observed_at: datetime = Field(sa_type=UTCDateTime)
     received_at: datetime = Field(sa_type=UTCDateTime)
     url: str | None = Field(default=None, max_length=2000)
@@ -185,6 +229,22 @@ class EvalResult(SQLModel, table=True):
     level: str | None = Field(default=None, max_length=20)
     near_miss: str | None = Field(default=None, max_length=20)
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    # None: stored, waiting for the triage worker (bot/ingest/worker.py).
+    triaged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A request triaging its own rows holds them until then; the background worker leaves them alone till it passes.
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TrendState(SQLModel, table=True):
+    """The recent points of one series (metric, model family), kept by the triage worker for the trend check."""
+
+    __tablename__ = "trend_state"
+
+    policy_metric: str = Field(primary_key=True, max_length=200)
+    model_family: str = Field(primary_key=True, max_length=500)
+    # [[observed_at ISO, checkpoint, value], ...], oldest first, bounded by the metric's trend window.
+    points: list[list[Any]] = Field(default_factory=list, sa_type=JSON)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Digest(SQLModel, table=True):

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import exists, func
+from sqlalchemy import and_, exists, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from bot.common.messages import CardUpdate
+from bot.common.messages import CardPost, CardUpdate
 from db.models import (
     OutboxMessage,
     Timer,
@@ -48,21 +48,40 @@ def enqueue_message(*, session: Session, message: Queueable, now: datetime) -> O
 
 
 def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
-    """The oldest unsent message of each channel, if due, oldest first; other replicas skip them."""
-    # Only channel heads: a backlog, or a message in flight, holds back its own channel and no other.
+    """The due head of each channel's posts and of each card's edits, edits first; other replicas skip them."""
+    # Two lanes per channel. Posts (everything but card edits) keep the channel's order: a backlog, or a post in
+    # flight, holds back its own channel and no other. A card edit changes a message already there, so it never waits
+    # behind posts; it waits only for its own card's post and earlier edits (so an edit never overtakes either).
     earlier = aliased(OutboxMessage)
+    is_edit = col(OutboxMessage.kind) == CardUpdate.kind
+    post_head = and_(
+        ~is_edit,
+        ~exists().where(
+            col(earlier.channel) == col(OutboxMessage.channel),
+            col(earlier.status).in_(UNSENT),
+            col(earlier.id) < OutboxMessage.id,
+            col(earlier.kind) != CardUpdate.kind,
+        ),
+    )
+    edit_head = and_(
+        is_edit,
+        ~exists().where(
+            col(earlier.channel) == col(OutboxMessage.channel),
+            col(earlier.incident_id) == col(OutboxMessage.incident_id),
+            col(earlier.status).in_(UNSENT),
+            col(earlier.id) < OutboxMessage.id,
+            col(earlier.kind).in_((CardPost.kind, CardUpdate.kind)),
+        ),
+    )
     statement = (
         select(OutboxMessage)
         .where(
             col(OutboxMessage.status).in_(UNSENT),
             col(OutboxMessage.next_attempt_at) <= now,
-            ~exists().where(
-                col(earlier.channel) == col(OutboxMessage.channel),
-                col(earlier.status).in_(UNSENT),
-                col(earlier.id) < OutboxMessage.id,
-            ),
+            or_(post_head, edit_head),
         )
-        .order_by(col(OutboxMessage.id))
+        # Edits first: they are what a person waits to see, and a page of paced post heads must not hide them.
+        .order_by(~is_edit, col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

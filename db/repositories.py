@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import TextClause, and_, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -14,6 +14,8 @@ from sqlmodel import Session, col, select
 
 from bot.common import audit_chain
 from db.models import (
+    OPEN_STATUSES,
+    OPEN_WHERE,
     DedupClaim,
     Digest,
     DigestChart,
@@ -24,7 +26,10 @@ from db.models import (
     TimelineEntry,
 )
 
-OPEN_STATUSES = ("triggered", "acknowledged", "mitigated")
+
+def is_open() -> TextClause:
+    """The open-status condition written as the open indexes' own (db/models.py), so the planner can use them."""
+    return text(OPEN_WHERE)
 
 
 def add_incident(*, session: Session, incident: Incident) -> Incident:
@@ -43,10 +48,14 @@ def get_incident(*, session: Session, incident_id: int, for_update: bool = False
 
 
 def list_incidents(*, session: Session, scope: str, user: str | None = None, limit: int = 50) -> Sequence[Incident]:
-    """Incidents for `/incident list`: open, mine (reported by or assigned to `user`, open) or all."""
+    """The newest `limit` incidents for `/incident list`: open, mine (reported by or assigned to `user`, open) or all.
+
+    Open and mine may use the partial indexes of open incidents (db/models.py), which stay small however many
+    incidents were ever closed; all reads the primary key backwards. Each stops at `limit`.
+    """
     statement = select(Incident)
     if scope in ("open", "mine"):
-        statement = statement.where(col(Incident.status).in_(OPEN_STATUSES))
+        statement = statement.where(is_open())
     if scope == "mine":
         statement = statement.where(or_(col(Incident.reporter) == user, col(Incident.assignee) == user))
     statement = statement.order_by(col(Incident.id).desc()).limit(limit)
@@ -56,12 +65,7 @@ def list_incidents(*, session: Session, scope: str, user: str | None = None, lim
 def list_open_for_user(*, session: Session, user: str, role: str) -> Sequence[Incident]:
     """Open incidents a user reported (`role="reporter"`) or is assigned (`role="assignee"`)."""
     column = Incident.reporter if role == "reporter" else Incident.assignee
-    statement = (
-        select(Incident)
-        .where(column == user, col(Incident.status).in_(OPEN_STATUSES))
-        .order_by(col(Incident.id).desc())
-        .limit(20)
-    )
+    statement = select(Incident).where(column == user, is_open()).order_by(col(Incident.id).desc()).limit(20)
     return session.exec(statement).all()
 
 
@@ -258,70 +262,6 @@ def iter_eval_results(*, session: Session, since: datetime | None, batch: int = 
             return
         yield from rows
         last_id = rows[-1].id or last_id
-
-
-def list_incidents_created(*, session: Session, start: datetime, end: datetime) -> Sequence[Incident]:
-    """Incidents opened in [start, end)."""
-    statement = select(Incident).where(col(Incident.created_at) >= start, col(Incident.created_at) < end)
-    return session.exec(statement.order_by(col(Incident.id))).all()
-
-
-def list_incidents_open_at(*, session: Session, end: datetime) -> Sequence[Incident]:
-    """Incidents opened before `end` and not closed by then."""
-    statement = select(Incident).where(
-        col(Incident.created_at) < end, or_(col(Incident.resolved_at).is_(None), col(Incident.resolved_at) >= end)
-    )
-    return session.exec(statement.order_by(col(Incident.id))).all()
-
-
-def list_deadlines_for_period(*, session: Session, start: datetime, end: datetime) -> Sequence[IncidentDeadline]:
-    """Clocks running at `end`, or that fell due or closed in [start, end)."""
-    statement = select(IncidentDeadline).where(
-        col(IncidentDeadline.started_at) < end,
-        or_(
-            col(IncidentDeadline.status).in_(("running", "overdue")),
-            col(IncidentDeadline.due_at).between(start, end),
-            col(IncidentDeadline.closed_at).between(start, end),
-        ),
-    )
-    return session.exec(statement.order_by(col(IncidentDeadline.due_at))).all()
-
-
-def list_flagged_results(*, session: Session, start: datetime, end: datetime) -> Sequence[EvalResult]:
-    """Results in [start, end) that crossed a level or fell in a near-miss band."""
-    statement = select(EvalResult).where(
-        col(EvalResult.observed_at) >= start,
-        col(EvalResult.observed_at) < end,
-        or_(col(EvalResult.level).is_not(None), col(EvalResult.near_miss).is_not(None)),
-    )
-    return session.exec(statement.order_by(col(EvalResult.observed_at))).all()
-
-
-def list_metric_points(
-    *, session: Session, policy_metric: str, start: datetime, end: datetime
-) -> Sequence[tuple[datetime, str, str, float]]:
-    """(observed_at, model_family, checkpoint, value) for one metric in [start, end), oldest first."""
-    statement = select(EvalResult.observed_at, EvalResult.model_family, EvalResult.checkpoint, EvalResult.value).where(
-        EvalResult.policy_metric == policy_metric,
-        col(EvalResult.observed_at) >= start,
-        col(EvalResult.observed_at) < end,
-    )
-    rows = session.exec(statement.order_by(col(EvalResult.observed_at))).all()
-    return [(row[0], row[1], row[2], row[3]) for row in rows]
-
-
-def list_policy_versions(*, session: Session, start: datetime, end: datetime) -> Sequence[PolicyVersion]:
-    """Policy versions first loaded in [start, end)."""
-    statement = select(PolicyVersion).where(col(PolicyVersion.loaded_at) >= start, col(PolicyVersion.loaded_at) < end)
-    return session.exec(statement.order_by(col(PolicyVersion.loaded_at))).all()
-
-
-def refs_by_id(*, session: Session, incident_ids: Sequence[int]) -> dict[int, Incident]:
-    """Incidents by id (for deadline rows)."""
-    if not incident_ids:
-        return {}
-    rows = session.exec(select(Incident).where(col(Incident.id).in_(sorted(set(incident_ids))))).all()
-    return {row.id or 0: row for row in rows}
 
 
 def add_digest(*, session: Session, digest: Digest) -> Digest | None:

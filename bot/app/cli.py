@@ -133,7 +133,7 @@ def _policy_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app.wiring import build_core
     from bot.common.templates import Templates
     from bot.ingest.service import stored_result
-    from bot.policy.backtest import backtest
+    from bot.policy.backtest import Arrival, backtest
     from bot.policy.loader import validate_policy_file
     from db.repositories import iter_eval_results
 
@@ -146,10 +146,13 @@ def _policy_backtest(settings: Settings, args: argparse.Namespace) -> int:
     since = _parse_since(args.since)
     try:
         with core.uow() as session:
-            results = [stored_result(row) for row in iter_eval_results(session=session, since=since)]
+            # The receive time, not the observed one: live grouping's dedup window runs on it.
+            arrivals = [
+                Arrival(stored_result(row), row.received_at) for row in iter_eval_results(session=session, since=since)
+            ]
     finally:
         core.engine.dispose()
-    report = backtest(results, active=core.policies.current, candidate=candidate)
+    report = backtest(arrivals, active=core.policies.current, candidate=candidate)
     rows = sorted(set(report.active.by_level) | set(report.candidate.by_level))
     print(
         Templates().render(
@@ -233,7 +236,7 @@ def _ingest_files(core: Core, files: list[Path], *, kind: str) -> int:
             print(f"[{index}/{len(files)}] {path}: refused ({exc.field}): {exc}", file=sys.stderr)
             continue
         accepted, duplicates = accepted + outcome.accepted, duplicates + outcome.duplicates
-        incidents.update(outcome.incidents)
+        incidents.update(outcome.incidents or [])
         bar = "#" * (20 * index // len(files))
         print(
             f"[{bar:<20}] {index}/{len(files)} {path.name}: {outcome.accepted} new, {outcome.duplicates} duplicate",

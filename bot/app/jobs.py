@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 COMMON: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
 HOUSEKEEPING_SECONDS = 300
 WEEKLY_JOB, RISK_REPORT_JOB, CATCH_UP_JOB = "digest-weekly", "digest-risk-report", "digest-catch-up"
+# How long after start the missed-slot draft waits: past the burst of commands and reconnects of a (re)start.
+CATCH_UP_DELAY = timedelta(seconds=60)
 
 
 class DigestJobs:
@@ -88,6 +90,10 @@ def build_scheduler(
         digest_jobs.follow(policies.current.digest)
 
     scheduler.add_job(reload_policy, "interval", seconds=policy_seconds, id="policy-reload", **COMMON)
-    # A slot missed while no replica ran is drafted once at start (the period's row is unique).
-    scheduler.add_job(draft_digests, id=CATCH_UP_JOB, **COMMON)
+    # A slot missed while no replica ran is drafted once at start (the period's row is unique). Not at the very
+    # start: drafting reads the whole period (every incident still open, charts from the results), which competed
+    # with the commands people send to a bot that has just come back. After the delay it runs on the leader only,
+    # and a period drafted already costs one indexed lookup (DigestService.draft), not a compose.
+    run_date = datetime.now(UTC) + CATCH_UP_DELAY
+    scheduler.add_job(draft_digests, "date", run_date=run_date, id=CATCH_UP_JOB, **COMMON)
     return scheduler

@@ -78,6 +78,8 @@ class DigestContext:
                 hidden.add(result.model_family)
         # Restricted families get stable stand-in names so a chart, a crossing and the evidence still line up.
         self.aliases = {family: f"restricted model {n}" for n, family in enumerate(sorted(hidden), start=1)}
+        self._views: dict[int, IncidentView] = {}
+        self._decisions: dict[str, list[DeadlineRow]] | None = None
 
     # -- small helpers
 
@@ -85,7 +87,12 @@ class DigestContext:
         return local_time(value, self.tz)
 
     def view(self, row: IncidentRow) -> IncidentView:
-        return incident_view(row, self.tz)
+        # Sections view the same rows again and again (tens of thousands open on a large database): build each once.
+        # Keyed by identity, as `data` keeps every row alive for the context's lifetime.
+        view = self._views.get(id(row))
+        if view is None:
+            view = self._views[id(row)] = incident_view(row, self.tz)
+        return view
 
     def label(self, ref: str) -> tuple[str, bool]:
         row = self.by_ref.get(ref)
@@ -279,11 +286,11 @@ class DigestContext:
 
     def _unacknowledged_decisions(self, still_open: Sequence[IncidentRow]) -> list[str]:
         items = []
-        for row in sorted(still_open, key=order):
+        # Still "triggered" now: an acknowledgement since the period ended takes it off the list. Filtered before
+        # sorting: on a large database most open incidents are not sev1/sev2.
+        pending = (row for row in still_open if row.severity in ("sev1", "sev2") and row.status == "triggered")
+        for row in sorted(pending, key=order):
             answered = first_answer(row)
-            # Still "triggered" now: an acknowledgement since the period ended takes it off the list.
-            if row.severity not in ("sev1", "sev2") or row.status != "triggered":
-                continue
             if answered is not None and answered < self.end:
                 continue
             view = self.view(row)
@@ -305,12 +312,21 @@ class DigestContext:
         return items
 
     def _decision_taken(self, ref: str) -> bool:
-        return any(d.incident_ref == ref and "decision" in d.name and d.status == "met" for d in self.data.deadlines)
+        return any(d.status == "met" for d in self._decision_clocks().get(ref, ()))
 
     def _decision_due(self, ref: str) -> str:
-        for row in self.data.deadlines:
-            if row.incident_ref == ref and "decision" in row.name and row.closed_at is None:
+        for row in self._decision_clocks().get(ref, ()):
+            if row.closed_at is None:
                 return self.when(row.due_at)
         return ""
+
+    def _decision_clocks(self) -> dict[str, list[DeadlineRow]]:
+        # Grouped once by incident, in their order: asked per open threshold incident, a scan each would be quadratic.
+        if self._decisions is None:
+            self._decisions = {}
+            for row in self.data.deadlines:
+                if "decision" in row.name:
+                    self._decisions.setdefault(row.incident_ref, []).append(row)
+        return self._decisions
 
     # -- risk report sections

@@ -9,7 +9,7 @@ from typing import Literal
 DigestKind = Literal["weekly", "risk-report"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Period:
     """A reporting period [start, end) in UTC, labelled in the policy's time zone."""
 
@@ -19,7 +19,7 @@ class Period:
     timezone: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IncidentRow:
     """An incident as the digest sees it (restricted ones are shown without title or model)."""
 
@@ -45,7 +45,7 @@ class IncidentRow:
     explanation: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadlineRow:
     """A deadline clock: running, overdue, met or cancelled."""
 
@@ -58,7 +58,7 @@ class DeadlineRow:
     restricted: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResultRow:
     """A stored eval result that crossed a level or fell in a near-miss band."""
 
@@ -74,7 +74,7 @@ class ResultRow:
     incident_ref: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SeriesPoint:
     """One value of a tracked metric."""
 
@@ -84,7 +84,7 @@ class SeriesPoint:
     value: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetricSeries:
     """A tracked metric's history in the period, with its lines (comparison strings and their numbers)."""
 
@@ -97,7 +97,7 @@ class MetricSeries:
     points: tuple[SeriesPoint, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyChange:
     """A policy version first loaded in the period."""
 
@@ -106,7 +106,7 @@ class PolicyChange:
     loaded_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CategoryInfo:
     """A policy category with its crosswalk, for the risk report's threat models."""
 
@@ -118,7 +118,7 @@ class CategoryInfo:
     levels: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnmatchedInput:
     """Results of one source/task/scorer/metric that no policy metric matched, with the closest metric as a hint."""
 
@@ -130,7 +130,7 @@ class UnmatchedInput:
     closest: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DigestInput:
     """Everything one digest (weekly or risk report) is rendered from; all datetimes are aware UTC."""
 

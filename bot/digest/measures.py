@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
@@ -43,15 +44,16 @@ def incident_view(row: IncidentRow, tz: ZoneInfo) -> IncidentView:
 
 def count_table(rows: Iterable[IncidentRow]) -> CountTable:
     """Incidents by severity by category (every severity row is present; only categories that occur get a column)."""
-    rows = list(rows)
-    categories = tuple(sorted({r.category for r in rows}))
-    severities = list(SEVERITIES) + sorted({r.severity for r in rows} - set(SEVERITIES))
+    # One pass (the open incidents alone can be tens of thousands), then the table from the counts.
+    pairs = Counter((r.severity, r.category) for r in rows)
+    categories = tuple(sorted({c for _, c in pairs}))
+    severities = list(SEVERITIES) + sorted({s for s, _ in pairs} - set(SEVERITIES))
     table = []
     for severity in severities:
-        counts = tuple(sum(1 for r in rows if r.severity == severity and r.category == c) for c in categories)
+        counts = tuple(pairs[(severity, c)] for c in categories)
         table.append(CountRow(severity, counts, sum(counts)))
-    totals = tuple(sum(1 for r in rows if r.category == c) for c in categories)
-    return CountTable(categories, tuple(table), totals, len(rows))
+    totals = tuple(sum(n for (_, c), n in pairs.items() if c == category) for category in categories)
+    return CountTable(categories, tuple(table), totals, sum(pairs.values()))
 
 
 def median_change(current: Sequence[float], previous: Sequence[float]) -> MedianChange:
@@ -93,7 +95,9 @@ def local_time(value: datetime | None, tz: ZoneInfo) -> str:
     """'2026-10-27 09:15 PDT': a time in the period's zone, never the server's."""
     if value is None:
         return "—"
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    # The same text as strftime("%Y-%m-%d %H:%M %Z"), several times faster: digests format tens of thousands.
+    local = value.astimezone(tz)
+    return f"{local.year}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d} {local.tzname() or ''}"
 
 
 def period_label(period: Period) -> str:
@@ -177,8 +181,10 @@ def durations(rows: Iterable[IncidentRow], period: Period, what: Literal["ack", 
 
 def first_answer(row: IncidentRow) -> datetime | None:
     """When someone first answered the page: the acknowledgement, or closing it outright."""
-    times = [t for t in (row.acknowledged_at, row.resolved_at) if t is not None]
-    return min(times) if times else None
+    acknowledged, resolved = row.acknowledged_at, row.resolved_at
+    if acknowledged is None or resolved is None:
+        return resolved if acknowledged is None else acknowledged
+    return min(acknowledged, resolved)
 
 
 def closed_by(row: IncidentRow, when: datetime) -> bool:

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any, Literal
 
@@ -88,5 +88,35 @@ def number(value: float) -> str:
 
 def content_hash(text: str, data: Mapping[str, Any]) -> str:
     """SHA-256 over the rendered text and the canonical JSON of the data it came from."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8") + b"\x00" + canonical.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(text.encode("utf-8") + b"\x00")
+    # Fed piece by piece: a large digest's JSON runs to megabytes, and the whole string (and its bytes) would be the
+    # compose's peak memory. The pieces join to exactly json.dumps(data, sort_keys=True, separators=(",", ":")).
+    for piece in _canonical_pieces(data):
+        digest.update(piece.encode("utf-8"))
+    return digest.hexdigest()
+
+
+# Long lists are encoded this many items at a time: few enough calls to stay fast, small enough pieces to stay lean.
+HASH_BATCH = 1000
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def _canonical_pieces(value: Any) -> Iterator[str]:
+    """The canonical JSON of `value` in pieces: dicts key by key, long lists a batch of items at a time."""
+    if isinstance(value, Mapping) and all(isinstance(key, str) for key in value):
+        yield "{"
+        for n, key in enumerate(sorted(value)):
+            yield ("," if n else "") + _canonical(key) + ":"
+            yield from _canonical_pieces(value[key])
+        yield "}"
+    elif isinstance(value, list | tuple) and len(value) > HASH_BATCH:
+        yield "["
+        for first in range(0, len(value), HASH_BATCH):
+            # A batch's JSON without its brackets is exactly its items' part of the whole list's JSON.
+            yield ("," if first else "") + _canonical(list(value[first : first + HASH_BATCH]))[1:-1]
+        yield "]"
+    else:
+        yield _canonical(value)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -15,60 +13,24 @@ from bot.common.errors import InvalidInput, NotFound
 from bot.common.limits import FILES_PER_UPLOAD_MAX
 from bot.common.messages import DigestCharts, DigestPublish, DigestRefresh, DigestReview
 from bot.common.vocabulary import Action
+from bot.digest.collect import collect
 from bot.digest.compose import build_risk_report, build_weekly
 from bot.digest.inputs import (
-    CategoryInfo,
-    DeadlineRow,
     DigestInput,
     DigestKind,
-    IncidentRow,
-    MetricSeries,
     Period,
-    PolicyChange,
-    ResultRow,
-    SeriesPoint,
-    UnmatchedInput,
 )
 from bot.digest.render import content_hash, render_digest
-from bot.digest.schedule import last_slot, next_slot, previous_period, risk_report_period, weekly_period
+from bot.digest.schedule import last_slot, next_slot, risk_report_period, weekly_period
 from bot.digest.views import DigestContent, Format
 from bot.incidents.records import PermissionDenied
-from bot.policy.coverage import InputKey, closest_metric
 from bot.policy.document import Policy
 from bot.policy.store import PolicyStore
+from db import digest_queries as queries
 from db import queues
 from db import repositories as repo
 from db.engine import UnitOfWork
-from db.models import Digest, Incident
-
-# A chart draws at most this many points per metric; longer series are sampled evenly (seeded, so repeatable).
-CHART_POINTS = 2_000
-
-
-def incident_row(incident: Incident) -> IncidentRow:
-    """An incident as the digest sees it."""
-    return IncidentRow(
-        ref=incident.ref,
-        title=incident.title,
-        severity=incident.severity,
-        status=incident.status,
-        level=incident.level,
-        category=incident.category,
-        restricted=incident.restricted,
-        source=incident.source,
-        model=incident.model,
-        checkpoint=incident.checkpoint,
-        created_at=incident.created_at,
-        acknowledged_at=incident.acknowledged_at,
-        resolved_at=incident.resolved_at,
-        ack_due_at=incident.ack_due_at,
-        snoozed_until=incident.snoozed_until,
-        snooze_reason=incident.snooze_reason,
-        escalation_level=incident.escalation_level,
-        policy_version=incident.policy_version,
-        actions=tuple(incident.actions),
-        explanation=incident.explanation,
-    )
+from db.models import Digest
 
 
 @dataclass(frozen=True)
@@ -119,7 +81,8 @@ class DigestService:
     def compose(self, period: Period, *, summary: str | None = None) -> Composed:
         """Read the period's facts and render the digest (nothing is stored)."""
         policy = self._policies.current
-        with self._uow() as session:
+        # Read-only: on SQLite a writing unit of work holds the write lock (stalling every command) while it reads.
+        with self._uow.read() as session:
             data = self._collect(session, period, policy)
         content = build_weekly(data) if period.kind == "weekly" else build_risk_report(data)
         text_slack = self._renderer.text(content, summary=summary)
@@ -138,7 +101,7 @@ class DigestService:
             end = next_slot(schedule, after=containing)
         period = self.period_for(kind, end=end)
         policy = self._policies.current
-        with self._uow() as session:
+        with self._uow.read() as session:
             data = self._collect(session, period, policy)
         content = build_weekly(data) if kind == "weekly" else build_risk_report(data)
         if fmt == "slack":
@@ -165,6 +128,10 @@ class DigestService:
 
     def draft(self, period: Period) -> int | None:
         """Store and post a draft for the period; None when that period already has one (drafted exactly once)."""
+        # Every start asks again; a period drafted already is answered from one indexed row, not a compose.
+        with self._uow.read() as session:
+            if queries.has_digest(session=session, kind=period.kind, period_start=period.start):
+                return None
         composed = self.compose(period)
         policy, now = self._policies.current, self._clock()
         with self._uow() as session:
@@ -286,101 +253,4 @@ class DigestService:
         queues.enqueue_message(session=session, message=refresh, now=self._clock())
 
     def _collect(self, session: Session, period: Period, policy: Policy) -> DigestInput:
-        previous = previous_period(period)
-        created = repo.list_incidents_created(session=session, start=period.start, end=period.end)
-        before = repo.list_incidents_created(session=session, start=previous.start, end=previous.end)
-        still_open = repo.list_incidents_open_at(session=session, end=period.end)
-        clocks = repo.list_deadlines_for_period(session=session, start=period.start, end=period.end)
-        owners = repo.refs_by_id(session=session, incident_ids=[c.incident_id for c in clocks])
-        flagged = repo.list_flagged_results(session=session, start=period.start, end=period.end)
-        linked = repo.refs_by_id(session=session, incident_ids=[r.incident_id for r in flagged if r.incident_id])
-        metrics = {metric.id: metric for metric in policy.metrics}
-        # Results no metric matched (alerts on the default route) are listed as unmatched inputs, not as crossings.
-        results = [
-            ResultRow(
-                metric_id=row.policy_metric or row.metric,
-                category=metrics[row.policy_metric].category if row.policy_metric in metrics else "",
-                model=row.model,
-                model_family=row.model_family,
-                checkpoint=row.checkpoint,
-                value=row.value,
-                observed_at=row.observed_at,
-                level=row.level,
-                near_miss=row.near_miss,
-                incident_ref=linked[row.incident_id].ref if row.incident_id in linked else None,
-            )
-            for row in flagged
-            if row.policy_metric is not None
-        ]
-        last_report = repo.last_digest(session=session, kind="risk-report")
-        return DigestInput(
-            period=period,
-            previous=previous,
-            generated_at=self._clock(),
-            policy_version=policy.version,
-            policy_name=policy.name,
-            new_incidents=tuple(incident_row(i) for i in created),
-            open_incidents=tuple(incident_row(i) for i in still_open),
-            previous_incidents=tuple(incident_row(i) for i in before),
-            deadlines=tuple(
-                DeadlineRow(
-                    incident_ref=owners[c.incident_id].ref,
-                    name=c.name,
-                    started_at=c.started_at,
-                    due_at=c.due_at,
-                    status=c.status,
-                    closed_at=c.closed_at,
-                    restricted=owners[c.incident_id].restricted,
-                )
-                for c in clocks
-                if c.incident_id in owners
-            ),
-            crossings=tuple(r for r in results if r.level is not None),
-            near_misses=tuple(r for r in results if r.near_miss is not None),
-            series=tuple(self._series(session, metric_id, policy, period) for metric_id in metrics),
-            policy_changes=tuple(
-                PolicyChange(version=v.version, content_hash=v.content_hash, loaded_at=v.loaded_at)
-                for v in repo.list_policy_versions(session=session, start=period.start, end=period.end)
-            ),
-            categories=tuple(
-                CategoryInfo(
-                    id=key,
-                    name=category.name,
-                    description=category.description,
-                    restricted=category.restricted,
-                    crosswalk={k: tuple(v) for k, v in category.crosswalk.items()},
-                    levels=tuple(level.value for level in category.defined_levels()),
-                )
-                for key, category in policy.categories.items()
-            ),
-            last_report_end=last_report.period_end if last_report is not None else None,
-            unmatched=self._unmatched(session, policy, period),
-        )
-
-    @staticmethod
-    def _unmatched(session: Session, policy: Policy, period: Period) -> tuple[UnmatchedInput, ...]:
-        rows = repo.count_unmatched_results(session=session, start=period.start, end=period.end)
-        out = []
-        for source, task, scorer, metric, count in rows:
-            hint = closest_metric(policy, InputKey(source, task, scorer, metric))
-            out.append(UnmatchedInput(source, task, scorer, metric, count, str(hint) if hint else ""))
-        return tuple(out)
-
-    @staticmethod
-    def _series(session: Session, metric_id: str, policy: Policy, period: Period) -> MetricSeries:
-        metric = policy.metric(metric_id)
-        points: Sequence[tuple[datetime, str, str, float]] = repo.list_metric_points(
-            session=session, policy_metric=metric_id, start=period.start, end=period.end
-        )
-        if len(points) > CHART_POINTS:
-            keep = sorted(random.Random(metric_id).sample(range(len(points)), CHART_POINTS))
-            points = [points[i] for i in keep]
-        return MetricSeries(
-            metric_id=metric_id,
-            description=metric.description,
-            category=metric.category,
-            direction=metric.direction,
-            lines={level.value: cutoff.value for level, cutoff in metric.levels.items()},
-            comparisons={level.value: str(cutoff) for level, cutoff in metric.levels.items()},
-            points=tuple(SeriesPoint(observed_at=p[0], model_family=p[1], checkpoint=p[2], value=p[3]) for p in points),
-        )
+        return collect(session=session, period=period, policy=policy, generated_at=self._clock())

@@ -30,7 +30,7 @@ DraftState = Literal["draft", "published", "discarded"]
 # What a digest is made of
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IncidentView:
     """An incident as the reports show it; restricted ones carry no title, model or explanation."""
 
@@ -47,7 +47,7 @@ class IncidentView:
     explanation: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CountRow:
     """One severity's counts, one per category column."""
 
@@ -56,7 +56,7 @@ class CountRow:
     total: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CountTable:
     """Incidents counted by severity (rows) and category (columns)."""
 
@@ -66,7 +66,7 @@ class CountTable:
     total: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MedianChange:
     """A median duration in this period against the previous one, with the sentence fragment readers see."""
 
@@ -77,7 +77,7 @@ class MedianChange:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AckMiss:
     """An acknowledgement that did not happen in time."""
 
@@ -88,7 +88,7 @@ class AckMiss:
     escalation_level: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadlineView:
     """A deadline clock as a row of the report."""
 
@@ -101,7 +101,7 @@ class DeadlineView:
     detail: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResultGroup:
     """Threshold crossings or near misses of one metric, model family and level, in the period."""
 
@@ -118,7 +118,7 @@ class ResultGroup:
     incidents: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyChangeView:
     """A policy version that was loaded."""
 
@@ -127,7 +127,7 @@ class PolicyChangeView:
     loaded: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """The latest result of one metric for one model family, held against the metric's lines."""
 
@@ -142,7 +142,7 @@ class Evidence:
     lines: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mitigation:
     """An incident in a threat model with the actions the policy requires and its deadline clocks."""
 
@@ -151,7 +151,7 @@ class Mitigation:
     deadlines: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Threat:
     """One policy category read as a threat model, with its evidence, mitigations and remaining risk."""
 
@@ -167,7 +167,7 @@ class Threat:
     reasons: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deviation:
     """Where practice departed from the policy: a missed acknowledgement, a late deadline, a snooze."""
 
@@ -177,7 +177,7 @@ class Deviation:
     detail: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Changes:
     """What changed since the last report (or the period start)."""
 
@@ -187,7 +187,7 @@ class Changes:
     closed: tuple[IncidentView, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DigestContent:
     """The computed content of a digest; every render is made from this alone."""
 
@@ -236,6 +236,16 @@ class DigestContent:
 
 def _plain(value: Any) -> Any:
     """JSON-able copy: dataclasses as dicts, times as ISO strings, chart images by hash."""
+    # Dispatch on the exact type first: a large digest's snapshot has hundreds of thousands of values, and the
+    # generic checks below (is_dataclass, fields) cost more than the copy itself.
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = _FIELDS.get(kind)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if kind is tuple or kind is list:
+        return [_plain(v) for v in value]
     if isinstance(value, Chart):
         return {
             "metric_id": value.metric_id,
@@ -246,7 +256,8 @@ def _plain(value: Any) -> Any:
             "line_rows": dict(value.line_rows),
         }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+        return _plain(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
@@ -256,3 +267,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return hashlib.sha256(value).hexdigest()
     return value
+
+
+# Types copied as they are, and each dataclass's field names (filled in as dataclasses are met).
+_SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}

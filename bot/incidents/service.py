@@ -241,8 +241,8 @@ class IncidentService:
         )
 
     def get(self, *, incident_id: int) -> Detail:
-        """One incident with its timeline and deadline clocks."""
-        with self._uow() as session:
+        """One incident with its timeline and deadline clocks (read without waiting on any writer)."""
+        with self._uow.read() as session:
             incident = self._load(session, incident_id, for_update=False)
             return Detail(
                 incident=incident,
@@ -251,14 +251,16 @@ class IncidentService:
             )
 
     def list(self, *, scope: str, user: str) -> Sequence[Incident]:
-        """Incidents for `/incident list open|mine|all`."""
+        """The newest incidents for `/incident list open|mine|all` (read without waiting on any writer)."""
         if scope not in ("open", "mine", "all"):
             raise InvalidInput(f"`list {scope}`: choose open, mine or all.", field="scope")
-        with self._uow() as session:
+        with self._uow.read() as session:
             return repo.list_incidents(session=session, scope=scope, user=user)
 
     def home(self, *, user: str) -> Home:
         """A person's open incidents, those assigned to them, and the deadline clocks running."""
+        # A writing unit of work, though it only reads: it claims the app_home_opened event's key, so a retried event
+        # publishes the view once (a read-only one claims nothing).
         with self._uow() as session:
             return Home(
                 reported=repo.list_open_for_user(session=session, user=user, role="reporter"),

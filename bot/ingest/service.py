@@ -1,59 +1,56 @@
-"""Eval ingestion: store every result, triage it, group alerts onto incidents, and watch trends."""
+"""Eval ingestion: a batch is stored (group commit) and answered; triage and trends run in the triage worker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
-
 from bot.common.clock import Clock
-from bot.incidents.records import enqueue_card_update, open_incident
 from bot.incidents.service import IncidentService
-from bot.policy.document import Policy
+from bot.ingest.committer import GroupCommitter, Row
+from bot.ingest.worker import TriageWorker
+from bot.ingest.worker import stored_result as stored_result
 from bot.policy.store import PolicyStore
-from bot.policy.trend import decide_trend, evaluate_trend
 from bot.policy.triage import Decision, Result, evaluate_result, model_family
-from db import queues
 from db import repositories as repo
+from db import triage_queue
 from db.engine import UnitOfWork
-from db.models import EvalResult, Incident
 
-# A window given as a number of checkpoints still needs a bound on how far back to read.
-SERIES_LIMIT = 500
+# How long a request that triages its own results holds them before the background worker may take them.
+LEASE = timedelta(seconds=60)
 
 
 @dataclass
 class IngestOutcome:
-    """What a batch did: stored, already known, matched by no metric, and the incidents it opened or updated."""
+    """What a batch did: stored, already known, near misses, matched by no metric, and (once triaged) incidents."""
 
     accepted: int = 0
     duplicates: int = 0
     near_misses: int = 0
     # Stored results that no policy metric matched (unmatched alerts still take the default alert route).
     unmatched: int = 0
-    incidents: list[str] = field(default_factory=list)
+    # None until the caller waited for triage (the fast path answers before the worker has run).
+    incidents: list[str] | None = None
+    # The ids of the results this batch stored, for the caller to triage them itself.
+    stored_ids: list[int] = field(default_factory=list, repr=False)
 
     def as_json(self) -> dict[str, object]:
         """The body of a 202 answer."""
-        return {
+        body: dict[str, object] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "near_misses": self.near_misses,
             "unmatched": self.unmatched,
-            "incidents": self.incidents,
         }
-
-
-@dataclass
-class _Group:
-    decision: Decision
-    results: list[tuple[Result, int]] = field(default_factory=list)
+        if self.incidents is not None:
+            body["incidents"] = self.incidents
+        return body
 
 
 class IngestService:
-    """Takes results from any source; one batch is one transaction (stored before it is answered)."""
+    """Takes results from any source: stored (durably) before it answers; triaged by the worker or the caller."""
 
     def __init__(
         self,
@@ -62,62 +59,66 @@ class IngestService:
         clock: Clock,
         policies: PolicyStore,
         incidents: IncidentService,
-        triage_channel: str,
-        card_throttle: timedelta = timedelta(seconds=10),
-        on_commit: Callable[[], None] = lambda: None,
+        committer: GroupCommitter,
+        worker: TriageWorker,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._policies = policies
         self._incidents = incidents
-        self._triage_channel = triage_channel
-        self._throttle = card_throttle
-        self._on_commit = on_commit
+        self._committer = committer
+        self._worker = worker
 
     def now(self) -> datetime:
         """The service's clock: the receive time given to parsers."""
         return self._clock()
 
-    def ingest(self, results: Sequence[Result]) -> IngestOutcome:
-        """Store the results; level crossings open or join incidents; a rising trend opens a watch incident."""
+    def submit(self, results: Sequence[Result], *, hold: bool = False) -> Future[IngestOutcome]:
+        """Queue the results for the next group commit; the future resolves once they are stored.
+
+        With `hold`, the stored rows are leased to the caller, who triages them with `finish`; the background
+        worker takes them only if the lease runs out (the caller died).
+        """
         now, policy = self._clock(), self._policies.current
-        outcome = IngestOutcome()
+        # Pure decisions, for the counts in the answer and the columns saying what the policy made of each result.
         decisions = [evaluate_result(result, policy=policy, now=now) for result in results]
         rows = [result_row(result, decision, now) for result, decision in zip(results, decisions, strict=True)]
-        touched: set[str] = set()
-        with self._uow() as session:
-            # Identity order: two batches sharing results take the unique-index locks in the same order.
-            inserted = repo.insert_eval_results(session=session, rows=sorted(rows, key=_identity))
-            outcome.accepted = len(inserted)
-            outcome.duplicates = len(results) - len(inserted)
-            groups: dict[str, _Group] = {}
-            series: set[tuple[str, str]] = set()
-            for result, decision, row in zip(results, decisions, rows, strict=True):
-                result_id = inserted.pop(_identity(row), None)
-                if result_id is None:
-                    continue
-                if decision.near_miss is not None:
-                    outcome.near_misses += 1
-                outcome.unmatched += not decision.matched
-                if decision.metric is not None:
-                    series.add((decision.metric, str(row["model_family"])))
-                if decision.dedup_key is not None and decision.level is not None:
-                    group = groups.setdefault(str(decision.dedup_key), _Group(decision))
-                    group.results.append((result, result_id))
-            # Keys in sorted order: two batches lock the claims they share in the same order, so never deadlock.
-            for key, group in sorted(groups.items()):
-                touched.add(self._attach(session, key, group, policy, now))
-            for metric_id, family in sorted(series):
-                ref = self._trend(session, metric_id, family, policy, now)
-                if ref is not None:
-                    touched.add(ref)
-        outcome.incidents = sorted(touched, key=lambda ref: int(ref.split("-")[1]))
-        if touched:
-            self._on_commit()
+        if hold:
+            for row in rows:
+                row["claimed_until"] = now + LEASE
+        stored = self._committer.submit(rows)
+        answer: Future[IngestOutcome] = Future()
+
+        def counted(done: Future[list[int | None]]) -> None:
+            if not answer.set_running_or_notify_cancel():
+                return
+            error = done.exception()
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(_count(decisions, done.result()))
+
+        stored.add_done_callback(counted)
+        return answer
+
+    def finish(self, outcome: IngestOutcome) -> IngestOutcome:
+        """Triage the results a held `submit` stored, in this thread; the outcome then names the incidents."""
+        triaged = self._worker.triage(outcome.stored_ids)
+        outcome.incidents = triaged.incidents
         return outcome
+
+    def ingest(self, results: Sequence[Result]) -> IngestOutcome:
+        """Store the results and triage them before returning (the CLI, tests, `?wait=1`)."""
+        return self.finish(self.submit(results, hold=True).result())
 
     def resolve_alerts(self, fingerprints: Sequence[str]) -> list[str]:
         """Resolve the open incidents that firing alerts with these fingerprints opened."""
+        if not fingerprints:
+            return []
+        with self._uow() as session:
+            waiting = triage_queue.list_untriaged_alert_ids(session=session, fingerprints=fingerprints)
+        # A firing still waiting for the worker would open its incident after this resolution: triage it first.
+        self._worker.triage(waiting)
         with self._uow() as session:
             found = [
                 incident.id
@@ -132,110 +133,23 @@ class IngestService:
             resolved.append(incident.ref)
         return resolved
 
-    def _attach(self, session: Session, key: str, group: _Group, policy: Policy, now: datetime) -> str:
-        decision = group.decision
-        window = decision.dedup_window or timedelta(hours=6)
-        claim = repo.claim_dedup_key(session=session, dedup_key=key)
-        incident = repo.find_grouping_incident(session=session, claim=claim, since=now - window)
-        metric = policy.metric(decision.metric) if decision.metric else None
-        higher_is_worse = metric is None or metric.direction == "higher_is_worse"
-        values = [result.value for result, _ in group.results]
-        worst_here = max(values) if higher_is_worse else min(values)
-        latest = max(group.results, key=lambda pair: pair[0].observed_at)[0]
-        if incident is None:
-            first = latest
-            incident = open_incident(
-                session,
-                Incident(
-                    title=_title(first, decision),
-                    description=decision.explanation + (f"\nRun: {first.url}" if first.url else ""),
-                    model=first.model,
-                    checkpoint=first.checkpoint or "",
-                    reporter=f"{first.source} pipeline",
-                    source=first.source,
-                    links=[first.url] if first.url else [],
-                    dedup_key=key,
-                    metric_id=decision.metric,
-                    alert_key=first.run_id.split(":")[0] if first.source == "alertmanager" else None,
-                    created_at=now,
-                    updated_at=now,
-                ),
-                decision=decision,
-                policy=policy,
-                now=now,
-                triage_channel=self._triage_channel,
-            )
-            # The claim moves here, from no holder or from one outside the window (which stays open, unclaimed).
-            claim.incident_id = incident.id
-            incident.worst_value = worst_here
-        else:
-            previous = incident.worst_value if incident.worst_value is not None else worst_here
-            incident.worst_value = max(previous, worst_here) if higher_is_worse else min(previous, worst_here)
-            self._schedule_card_refresh(session, incident, now)
-        incident.result_count += len(group.results)
-        incident.last_value = latest.value
-        incident.last_seen_at = now
-        incident.updated_at = now
-        assert incident.id is not None
-        repo.link_results(session=session, result_ids=[rid for _, rid in group.results], incident_id=incident.id)
-        return incident.ref
 
-    def _schedule_card_refresh(self, session: Session, incident: Incident, now: datetime) -> None:
-        # An alert storm edits the card at most once per throttle period, with the latest counts.
-        assert incident.id is not None
-        if self._throttle <= timedelta(0):
-            enqueue_card_update(session, incident, now)
-        elif not queues.has_pending_timer(session=session, incident_id=incident.id, kind="card_refresh"):
-            queues.add_timer(session=session, kind="card_refresh", due_at=now + self._throttle, incident_id=incident.id)
-
-    def _trend(self, session: Session, metric_id: str, family: str, policy: Policy, now: datetime) -> str | None:
-        metric = policy.metric(metric_id)
-        if metric.trend is None:
-            return None
-        window = metric.trend.window
-        since = now - window if isinstance(window, timedelta) else None
-        points = repo.list_series(
-            session=session, policy_metric=metric_id, model_family=family, since=since, limit=SERIES_LIMIT
-        )
-        finding = evaluate_trend(points, metric=metric, policy=policy, now=now)
-        if finding is None:
-            return None
-        decision = decide_trend(finding, model=family, policy=policy, now=now)
-        key = str(decision.dedup_key)
-        claim = repo.claim_dedup_key(session=session, dedup_key=key)
-        existing = repo.find_grouping_incident(
-            session=session, claim=claim, since=now - (decision.dedup_window or timedelta(hours=6))
-        )
-        if existing is not None:
-            existing.last_seen_at = now
-            return existing.ref
-        crossing = finding.projected_crossing.date().isoformat() if finding.projected_crossing else "soon"
-        incident = open_incident(
-            session,
-            Incident(
-                title=f"Trend: {metric_id} on {family} heading for {finding.projects_to.value} (projected {crossing})",
-                description=finding.explanation,
-                model=family,
-                reporter="trend watch",
-                source="trend",
-                dedup_key=key,
-                metric_id=metric_id,
-                last_value=finding.latest_value,
-                last_seen_at=now,
-                created_at=now,
-                updated_at=now,
-            ),
-            decision=decision,
-            policy=policy,
-            now=now,
-            triage_channel=self._triage_channel,
-        )
-        claim.incident_id = incident.id
-        return incident.ref
+def _count(decisions: Sequence[Decision], ids: Sequence[int | None]) -> IngestOutcome:
+    outcome = IngestOutcome()
+    for decision, result_id in zip(decisions, ids, strict=True):
+        if result_id is None:
+            outcome.duplicates += 1
+            continue
+        outcome.accepted += 1
+        outcome.stored_ids.append(result_id)
+        if decision.near_miss is not None:
+            outcome.near_misses += 1
+        outcome.unmatched += not decision.matched
+    return outcome
 
 
-def result_row(result: Result, decision: Decision | None, now: datetime) -> dict[str, object]:
-    """The eval_result row for a result, with what the policy decided (None: not triaged)."""
+def result_row(result: Result, decision: Decision | None, now: datetime) -> Row:
+    """The eval_result row for a result, with what the policy decided (None: not evaluated), waiting for triage."""
     return {
         "source": result.source,
         "run_id": result.run_id,
@@ -247,6 +161,7 @@ def result_row(result: Result, decision: Decision | None, now: datetime) -> dict
         "checkpoint": result.checkpoint or "",
         "value": result.value,
         "stderr": result.stderr,
+        "samples": result.samples,
         "observed_at": result.observed_at,
         "received_at": now,
         "url": result.url,
@@ -254,31 +169,5 @@ def result_row(result: Result, decision: Decision | None, now: datetime) -> dict
         "policy_metric": decision.metric if decision else None,
         "level": decision.level if decision else None,
         "near_miss": decision.near_miss if decision else None,
+        "claimed_until": None,
     }
-
-
-def _identity(row: dict[str, object]) -> tuple[str, ...]:
-    return tuple(str(row[name]) for name in repo.IDENTITY)
-
-
-def _title(result: Result, decision: Decision) -> str:
-    where = result.model + (f" @ {result.checkpoint}" if result.checkpoint else "")
-    return f"{decision.metric or result.metric} at {decision.level}: {result.value:.3g} on {where}"[:300]
-
-
-def stored_result(row: EvalResult) -> Result:
-    """A stored row back as the Result triage takes (for backtests)."""
-    return Result(
-        source=row.source,
-        model=row.model,
-        task=row.task,
-        metric=row.metric,
-        value=row.value,
-        run_id=row.run_id,
-        observed_at=row.observed_at,
-        checkpoint=row.checkpoint or None,
-        scorer=row.scorer or None,
-        stderr=row.stderr,
-        labels=dict(row.labels),
-        url=row.url,
-    )

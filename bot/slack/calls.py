@@ -23,8 +23,9 @@ from bot.common.messages import (
     ReminderDM,
     ThreadLine,
 )
-from bot.slack.blocks import card_text, incident_card
+from bot.slack.blocks import card_text, crosswalk_of, incident_card
 from bot.slack.modals import published_digest
+from bot.slack.pacing import UPLOAD
 from bot.slack.text import render
 from db import queues
 from db import repositories as repo
@@ -62,8 +63,12 @@ Record = Callable[[Session, OutboxMessage, dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class CallPlan:
-    """How one kind becomes a call, and what Slack's answer to it changes (the posted message's ts, say)."""
+    """How one kind becomes a call of `method`, and what Slack's answer to it changes (the posted message's ts, say).
 
+    The method is known before the call is built, so the outbox can pace a message before claiming it.
+    """
+
+    method: str
     build: Build
     record: Record | None = None
 
@@ -78,7 +83,11 @@ def _incident(outgoing: Outgoing) -> Incident | None:
 
 def _card(outgoing: Outgoing, incident: Incident, *, redacted: bool) -> dict[str, Any]:
     deadlines = repo.list_deadlines(session=outgoing.session, incident_id=incident.id or 0)
-    blocks = incident_card(incident, deadlines=deadlines, now=outgoing.now, redacted=redacted)
+    # Only an incident a policy level opened has a crosswalk, kept on its `create` entry.
+    timeline = repo.list_timeline(session=outgoing.session, incident_id=incident.id or 0) if incident.level else ()
+    blocks = incident_card(
+        incident, deadlines=deadlines, now=outgoing.now, redacted=redacted, crosswalk=crosswalk_of(timeline)
+    )
     return {"text": card_text(incident, redacted=redacted), "blocks": blocks}
 
 
@@ -232,7 +241,7 @@ def _upload_charts(outgoing: Outgoing) -> SlackCall:
             charts.first : charts.first + FILES_PER_UPLOAD_MAX
         ]
     ]
-    return SlackCall("files_upload_v2", {"channel": channel, "thread_ts": thread, "file_uploads": files})
+    return SlackCall(UPLOAD, {"channel": channel, "thread_ts": thread, "file_uploads": files})
 
 
 def _locked_digest(session: Session, digest_id: int) -> Digest:
@@ -251,18 +260,20 @@ def _record_publish(session: Session, row: OutboxMessage, response: dict[str, An
     digest.publish_channel, digest.publish_ts = str(response.get("channel")), str(response.get("ts"))
 
 
+POST, UPDATE = "chat.postMessage", "chat.update"
+
 CALLS: dict[str, CallPlan] = {
-    CardPost.kind: CallPlan(_post_card, record=_record_card),
-    CardUpdate.kind: CallPlan(_update_card),
-    ThreadLine.kind: CallPlan(_post_thread_line),
-    PageDM.kind: CallPlan(_send_page),
-    ReminderDM.kind: CallPlan(_send_reminder),
-    PolicyRefusedNotice.kind: CallPlan(_send_policy_refusal),
-    ParkedNotice.kind: CallPlan(_send_parked_notice),
-    DigestReview.kind: CallPlan(_post_digest_review, record=_record_review),
-    DigestRefresh.kind: CallPlan(_update_digest_review),
-    DigestPublish.kind: CallPlan(_post_published_digest, record=_record_publish),
-    DigestCharts.kind: CallPlan(_upload_charts),
+    CardPost.kind: CallPlan(POST, _post_card, record=_record_card),
+    CardUpdate.kind: CallPlan(UPDATE, _update_card),
+    ThreadLine.kind: CallPlan(POST, _post_thread_line),
+    PageDM.kind: CallPlan(POST, _send_page),
+    ReminderDM.kind: CallPlan(POST, _send_reminder),
+    PolicyRefusedNotice.kind: CallPlan(POST, _send_policy_refusal),
+    ParkedNotice.kind: CallPlan(POST, _send_parked_notice),
+    DigestReview.kind: CallPlan(POST, _post_digest_review, record=_record_review),
+    DigestRefresh.kind: CallPlan(UPDATE, _update_digest_review),
+    DigestPublish.kind: CallPlan(POST, _post_published_digest, record=_record_publish),
+    DigestCharts.kind: CallPlan(UPLOAD, _upload_charts),
     # Rows queued before direct messages were typed carry their finished text.
-    "message": CallPlan(_post_text),
+    "message": CallPlan(POST, _post_text),
 }

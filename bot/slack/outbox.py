@@ -1,12 +1,12 @@
-"""Delivers queued messages as Slack calls (bot/slack/calls.py): one call in flight per channel and channels side by
-side, in order and paced per channel, retried while Slack is slow or down, looked for (never blindly repeated) when an
-answer was lost, and parked with a word to the admins when Slack refuses them for good."""
+"""Delivers queued messages as Slack calls (bot/slack/calls.py): channels side by side, each channel's posts in order
+with one in flight, card edits beside them at once; paced to Slack's limits per method (bot/slack/pacing.py), retried
+while Slack is slow or down, looked for (never blindly repeated) when an answer was lost, and parked with a word to
+the admins when Slack refuses them for good."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from bot.common.clock import Clock, system_clock
 from bot.common.messages import ParkedNotice
 from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall
 from bot.slack.lookup import find_posted, tagged
+from bot.slack.pacing import UPLOAD, Pacer
 from db import queues
 from db.engine import UnitOfWork
 
@@ -52,6 +53,9 @@ PERMANENT_ERRORS = frozenset(
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF_SECONDS = 300
 WORKERS = 8
+# With nothing to do the loop looks again this often: for retries coming due and rows other replicas queued (a row
+# this process queues wakes it at once).
+POLL_SECONDS = 0.25
 
 
 class Retry(Exception):
@@ -109,11 +113,11 @@ class Outbox:
         self._clock = clock
         # Slack stamps messages with its own clock: when a call went out is wall time, whatever the bot's clock says.
         self._wall = wall
-        self._interval = channel_interval
+        # Buckets run on the bot's clock, like the rows' next attempts: a Retry-After is over for both at once.
+        self._pacer = Pacer(clock=lambda: clock().timestamp(), post_interval=channel_interval)
         self._batch = batch
         self._workers = workers
         self._admins = admins
-        self._last_sent: dict[str, float] = {}
         self._in_flight: dict[int, Future[PassResult]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -154,23 +158,24 @@ class Outbox:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                started = self._start_due()
+                started, paced = self._start_due()
             except Exception:  # the loop must outlive a database hiccup; the error is logged with its trace
                 log.exception("outbox pass failed")
-                started = 0
+                started, paced = 0, None
             if started == 0:
-                self._wake.wait(timeout=min(1.0, max(self._interval, 0.05)))
+                # Woken at once by a commit or a finished call; else when the first paced message may go.
+                self._wake.wait(timeout=POLL_SECONDS if paced is None else min(POLL_SECONDS, paced))
 
-    def _start_due(self) -> int:
-        """Start the due head of each idle channel on a free worker, without waiting for any call to answer."""
+    def _start_due(self) -> tuple[int, float | None]:
+        """Start what is due and within Slack's limits on free workers, without waiting for any call to answer."""
         with self._lock:
             free = self._workers - len(self._in_flight)
         if free <= 0:
-            return 0
-        ids = self._claim(limit=free)
+            return 0, None
+        ids, paced = self._claim(limit=free)
         for message_id in ids:
             self._submit(message_id).add_done_callback(partial(self._on_done, message_id))
-        return len(ids)
+        return len(ids), paced
 
     def _submit(self, message_id: int) -> Future[PassResult]:
         pool = self._executor()
@@ -188,7 +193,7 @@ class Outbox:
         self._wake.set()
 
     def drain(self, max_passes: int = 1000) -> PassResult:
-        """Deliver everything that is due now (used by tests and the CLI); stops when a pass does nothing."""
+        """Deliver what is due and within Slack's limits now (tests, the CLI); stops when a pass does nothing."""
         total = PassResult()
         for _ in range(max_passes):
             result = self.deliver_due()
@@ -198,8 +203,8 @@ class Outbox:
         return total
 
     def deliver_due(self) -> PassResult:
-        """One pass: claim the due head of each channel, call Slack for them side by side, wait for every answer."""
-        ids = self._claim(limit=self._batch)
+        """One pass: claim what is due and within Slack's limits, call Slack side by side, wait for every answer."""
+        ids, _ = self._claim(limit=self._batch)
         futures = [self._submit(message_id) for message_id in ids]
         result = PassResult()
         for message_id, future in zip(ids, futures, strict=True):
@@ -207,10 +212,11 @@ class Outbox:
             self._finished(message_id)
         return result
 
-    def _claim(self, *, limit: int) -> list[int]:
+    def _claim(self, *, limit: int) -> tuple[list[int], float | None]:
+        """Claim due heads Slack's limits let go now; the ids, and how soon a paced one may go (None: none paced)."""
         now = self._clock()
         claimed: list[int] = []
-        mono = time.monotonic()
+        paced: float | None = None
         with self._lock:
             busy = set(self._in_flight)
         with self._uow() as session:
@@ -218,7 +224,11 @@ class Outbox:
                 assert message.id is not None
                 if len(claimed) >= limit:
                     break
-                if message.id in busy or mono - self._last_sent.get(message.channel, -1e9) < self._interval:
+                if message.id in busy:
+                    continue
+                wait = self._pace(message.kind, message.channel)
+                if wait > 0:
+                    paced = wait if paced is None else min(paced, wait)
                     continue
                 # A lease that ran out on a call in flight: that process died mid-call, so the outcome is unknown.
                 if message.status == "sending" and message.attempts > 0:
@@ -229,7 +239,14 @@ class Outbox:
                 message.next_attempt_at = now + LEASE
                 message.attempts += 1
                 claimed.append(message.id)
-        return claimed
+        return claimed, paced
+
+    def _pace(self, kind: str, channel: str) -> float:
+        """Take the message's share of Slack's limits (0), or how long until there is room for it."""
+        route = CALLS.get(kind)
+        if route is None:
+            return 0.0  # parked on delivery without a call
+        return self._pacer.acquire(route.method, channel)
 
     def _deliver_one(self, message_id: int) -> PassResult:
         """Deliver one claimed message and record the outcome; what happened, counted."""
@@ -262,11 +279,10 @@ class Outbox:
             # Tag the post so that, should its answer be lost, it can be found instead of posted again.
             call = tagged(call, message_id)
             if unknown and since is not None:
-                response = self._look_for(call, message_id, since)
+                response = self._look_for(call, message_id, since, channel=channel)
         # chat.update is idempotent and a chart upload is repeated (see calls.py): both are simply called again.
         if response is None:
-            response = self._request(call.method, lambda: self._call(call))
-            self._last_sent[channel] = time.monotonic()
+            response = self._request(call.method, lambda: self._call(call), channel=channel)
         else:
             log.warning(
                 "outbox message %s was posted before its answer was lost; adopting ts %s", message_id, response["ts"]
@@ -281,22 +297,27 @@ class Outbox:
             if route.record is not None:
                 route.record(session, message, response)
 
-    def _look_for(self, call: SlackCall, message_id: int, since: datetime) -> dict[str, Any] | None:
+    def _look_for(self, call: SlackCall, message_id: int, since: datetime, *, channel: str) -> dict[str, Any] | None:
         """The post's answer rebuilt from the channel, if an earlier attempt did post it."""
+        # A look-up reads the channel's history (or the thread's replies): paced like any other call.
+        reads = "conversations.replies" if call.args.get("thread_ts") else "conversations.history"
         try:
-            return self._request("look-up", lambda: find_posted(self._client, call, message_id, since))
+            wait = self._pacer.acquire(reads, channel)
+            if wait > 0:
+                raise Retry(f"look-up: {reads} paced for {wait:.3g}s", wait)
+            return self._request("look-up", lambda: find_posted(self._client, call, message_id, since), channel=channel)
         except Retry as exc:
             exc.unknown = True  # still not known whether the earlier attempt posted
             raise
 
     def _call(self, call: SlackCall) -> dict[str, Any]:
-        if call.method == "files_upload_v2":
+        if call.method == UPLOAD:
             response = self._client.files_upload_v2(**call.args)
         else:
             response = self._client.api_call(call.method, json=call.args)
         return dict(response.data) if isinstance(response.data, dict) else {}
 
-    def _request(self, method: str, send: Callable[[], T]) -> T:
+    def _request(self, method: str, send: Callable[[], T], *, channel: str) -> T:
         """Run Web API calls, turning Slack's and the network's failures into Retry (known or not) or Park."""
         try:
             return send()
@@ -305,6 +326,9 @@ class Outbox:
             error = str(exc.response.get("error") or "") if isinstance(exc.response.data, dict) else ""
             if status == 429:
                 retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)))
+                # The method Slack refused: one call of several (an upload, a look-up) names its own in the URL.
+                refused = str(exc.response.api_url or method).rsplit("/", 1)[-1]
+                self._pacer.rate_limited(refused, channel, retry_after)
                 raise Retry(f"{method}: rate limited, retry after {retry_after:g}s", retry_after) from None
             if status < 500 and error in PERMANENT_ERRORS:
                 raise Park(f"{method}: {error}") from None

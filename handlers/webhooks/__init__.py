@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import tempfile
 import time
@@ -16,9 +17,10 @@ from starlette.routing import Route
 
 from bot.common.errors import InvalidInput
 from bot.ingest.alertmanager import parse_alertmanager
+from bot.ingest.committer import StoreFailed
 from bot.ingest.generic import parse_eval_payload
 from bot.ingest.inspect_log import LogTooLarge, read_inspect_log
-from bot.ingest.service import IngestService
+from bot.ingest.service import IngestOutcome, IngestService
 from bot.ingest.signing import SignatureError, verify
 from bot.policy.triage import Result
 from handlers.http import BodyTooLarge, error, read_body
@@ -56,14 +58,23 @@ def routes(*, ingest: IngestService, settings: WebhookSettings) -> list[Route]:
         )
         return body
 
-    async def accept(parse: Callable[[], list[Result]]) -> Response:
-        results = await anyio.to_thread.run_sync(parse)
-        outcome = await anyio.to_thread.run_sync(ingest.ingest, results)
+    async def store(request: Request, parse: Callable[[], list[Result]]) -> IngestOutcome:
+        # ?wait=1: triage in the request and name the incidents; otherwise answer once stored (the worker triages).
+        wait = request.query_params.get("wait") == "1"
+        # One thread hop parses and decides; the group commit's future is awaited on the loop, no thread held.
+        stored = await anyio.to_thread.run_sync(lambda: ingest.submit(parse(), hold=wait))
+        outcome = await asyncio.wrap_future(stored)
+        if wait:
+            outcome = await anyio.to_thread.run_sync(ingest.finish, outcome)
+        return outcome
+
+    async def accept(request: Request, parse: Callable[[], list[Result]]) -> Response:
+        outcome = await store(request, parse)
         return JSONResponse(outcome.as_json(), status_code=202)
 
     async def handle_eval_hook(request: Request) -> Response:
         body = await signed_body(request)
-        return await accept(lambda: parse_eval_payload(body, received_at=ingest.now()))
+        return await accept(request, lambda: parse_eval_payload(body, received_at=ingest.now()))
 
     async def handle_inspect_hook(request: Request) -> Response:
         body = await signed_body(request)
@@ -76,7 +87,7 @@ def routes(*, ingest: IngestService, settings: WebhookSettings) -> list[Route]:
                 path.write_bytes(body)
                 return read_inspect_log(path, received_at=ingest.now(), max_bytes=settings.max_log_bytes)
 
-        return await accept(parse)
+        return await accept(request, parse)
 
     async def handle_alertmanager_hook(request: Request) -> Response:
         expected = settings.alertmanager_token
@@ -87,7 +98,8 @@ def routes(*, ingest: IngestService, settings: WebhookSettings) -> list[Route]:
             return error(401, "missing or wrong bearer token", "Authorization")
         body = await read_body(request, settings.max_body_bytes)
         batch = await anyio.to_thread.run_sync(lambda: parse_alertmanager(body, received_at=ingest.now()))
-        outcome = await anyio.to_thread.run_sync(ingest.ingest, batch.firing)
+        outcome = await store(request, lambda: batch.firing)
+        # Firings of these fingerprints still waiting for the worker are triaged first, then resolved.
         resolved = await anyio.to_thread.run_sync(ingest.resolve_alerts, [key.fingerprint for key in batch.resolved])
         return JSONResponse({**outcome.as_json(), "resolved": resolved}, status_code=202)
 
@@ -103,6 +115,9 @@ def routes(*, ingest: IngestService, settings: WebhookSettings) -> list[Route]:
                 return error(413, str(exc), exc.field)
             except InvalidInput as exc:
                 return error(400, str(exc), exc.field)
+            except StoreFailed as exc:
+                # Nothing of the batch was stored: a sender that retries loses nothing (a repeat is a duplicate).
+                return error(503, f"{exc}, retry", None)
 
         return run
 

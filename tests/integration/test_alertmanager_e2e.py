@@ -89,6 +89,8 @@ def test_real_alertmanager_opens_then_resolves_an_incident(alertmanager: str, bo
     assert httpx.post(alertmanager + "/api/v2/alerts", json=[alert], timeout=5).status_code == 200
 
     def incidents() -> list[Incident]:
+        # Alertmanager posts without ?wait=1: the fast path stores the firing, the worker (run here) triages it.
+        bot.triage.drain()
         with Session(bot.engine) as session:
             return list(session.exec(select(Incident)).all())
 

@@ -16,9 +16,12 @@ from sqlmodel import Session, select
 
 from bot.app.asgi import Tripwire
 from bot.app.cli import main
+from bot.app.jobs import CATCH_UP_DELAY, CATCH_UP_JOB, build_scheduler
 from bot.app.leader import Leader
 from bot.common.clock import ManualClock
+from bot.digest.inputs import Period
 from bot.digest.schedule import cron_trigger, last_slot, next_slot, weekly_period
+from bot.digest.service import Composed
 from bot.incidents.lifecycle import validate_draft
 from bot.policy.schedules import RiskReportSchedule, WeeklyDigest
 from db.engine import make_engine
@@ -311,3 +314,41 @@ def test_more_charts_than_one_upload_carries_go_in_batches(
     with Session(bot.engine) as session:
         failed = session.exec(select(OutboxMessage).where(OutboxMessage.status == "failed")).all()
     assert failed == []
+
+
+def test_catch_up_draft_waits_past_the_start(bot: Tripwire) -> None:
+    before = datetime.now(UTC)
+    scheduler = build_scheduler(
+        timers=bot.timers,
+        policies=bot.policies,
+        digests=bot.digests,
+        leader=bot.leader,
+        timer_seconds=60,
+        policy_seconds=60,
+        housekeeping=lambda: None,
+    )
+    after = datetime.now(UTC)
+    catch_up = scheduler.get_job(CATCH_UP_JOB)
+    assert catch_up is not None
+    # Scheduled the delay after start, not at once: the commands of a fresh start come first.
+    assert timedelta(seconds=30) <= CATCH_UP_DELAY
+    assert before + CATCH_UP_DELAY <= catch_up.trigger.run_date <= after + CATCH_UP_DELAY
+
+
+def test_drafted_period_is_not_composed_again(
+    slack: LocalSlack, bot: Tripwire, monday: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(bot, monday)
+    composed: list[Period] = []
+    compose = bot.digests.compose
+
+    def counting(period: Period, *, summary: str | None = None) -> Composed:
+        composed.append(period)
+        return compose(period, summary=summary)
+
+    monkeypatch.setattr(bot.digests, "compose", counting)
+    assert len(bot.digests.draft_due()) == 2
+    assert [p.kind for p in composed] == ["weekly", "risk-report"]
+    # Every start asks again; a drafted period is answered from its row, without reading the period's facts.
+    assert bot.digests.draft_due() == []
+    assert len(composed) == 2

@@ -9,13 +9,17 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text as sql
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from bot.app.asgi import Tripwire
 from bot.common.clock import ManualClock
+from bot.common.errors import AlreadyDone
 from bot.incidents.lifecycle import validate_draft
 from bot.slack.ids import ActionId
-from db.idempotency import claim
+from db.idempotency import claim, once
 from db.models import IdempotencyKey
 from localslack import BackgroundServer, Delivery, LocalSlack
 from localslack.delivery import form_body, interactive_body, json_body, post_signed
@@ -219,3 +223,28 @@ def test_replay_acts_once_when_listeners_run_after_the_ack(
             assert actions(bot, "note") == ["seen twice"]
         finally:
             server.stop()
+
+
+def test_a_read_claims_no_key_and_the_write_after_it_does(bot: Tripwire, clock: ManualClock) -> None:
+    """A read-only unit of work waits on no writer, so it cannot claim; the request's first write claims instead."""
+    window = timedelta(minutes=10)
+    with once(["request:k"], now=clock(), ttl=window):
+        with bot.uow.read() as session:
+            assert session.exec(select(IdempotencyKey)).all() == []
+        with bot.uow.read() as session:
+            assert session.exec(select(IdempotencyKey)).all() == []
+        with bot.uow() as session:
+            pass
+    with bot.uow.read() as session:
+        assert [row.key for row in session.exec(select(IdempotencyKey)).all()] == ["request:k"]
+    with once(["request:k"], now=clock(), ttl=window), pytest.raises(AlreadyDone), bot.uow():
+        pass
+
+
+def test_a_write_in_a_read_only_unit_of_work_fails(bot: Tripwire) -> None:
+    draft, _ = validate_draft(title="Model gave synthesis route")
+    assert draft is not None
+    bot.incidents.report(draft=draft, reporter=REPORTER)
+    with pytest.raises(DBAPIError), bot.uow.read() as session:
+        session.exec(sql("UPDATE incident SET title = 'changed'"))  # type: ignore[call-overload]
+    assert bot.incidents.get(incident_id=1).incident.title == "Model gave synthesis route"

@@ -69,16 +69,28 @@ def incidents(bot: Tripwire) -> list[Incident]:
 def test_result_below_every_band_is_stored_and_counted_only(hooks: str, bot: Tripwire, slack: LocalSlack) -> None:
     response = post_signed(hooks + "/hooks/eval", json.dumps(result()).encode())
     assert response.status_code == 202
-    assert response.json() == {"accepted": 1, "duplicates": 0, "near_misses": 0, "unmatched": 0, "incidents": []}
+    # The fast path answers once stored, before triage: no incidents in the answer.
+    assert response.json() == {"accepted": 1, "duplicates": 0, "near_misses": 0, "unmatched": 0}
+    assert bot.triage.drain() == 1
     assert stored(bot) == 1 and incidents(bot) == []
+
+
+def test_fast_path_crossing_is_stored_then_triaged_by_the_worker(hooks: str, bot: Tripwire, slack: LocalSlack) -> None:
+    response = post_signed(hooks + "/hooks/eval", json.dumps(result(value=0.61)).encode())
+    assert response.status_code == 202 and "incidents" not in response.json()
+    assert stored(bot) == 1 and incidents(bot) == []
+    assert bot.triage.drain() == 1
+    [incident] = incidents(bot)
+    assert (incident.level, incident.result_count) == ("alert", 1)
+    assert bot.triage.drain() == 0
 
 
 def test_crossing_opens_incident_and_retry_is_a_duplicate(hooks: str, bot: Tripwire, slack: LocalSlack) -> None:
     body = json.dumps({"results": [result(value=0.61), result(run_id="run-2", value=0.58)]}).encode()
-    first = post_signed(hooks + "/hooks/eval", body)
+    first = post_signed(hooks + "/hooks/eval?wait=1", body)
     assert first.status_code == 202
     assert first.json() == {"accepted": 2, "duplicates": 0, "near_misses": 0, "unmatched": 0, "incidents": ["INC-1"]}
-    again = post_signed(hooks + "/hooks/eval", body)
+    again = post_signed(hooks + "/hooks/eval?wait=1", body)
     assert again.json() == {"accepted": 0, "duplicates": 2, "near_misses": 0, "unmatched": 0, "incidents": []}
     [incident] = incidents(bot)
     assert (incident.level, incident.result_count, incident.worst_value, incident.metric_id) == (
@@ -112,17 +124,23 @@ def test_storm_of_ten_thousand_results_is_one_incident_and_few_slack_calls(
         results = [result(run_id=f"storm-{batch}-{i}", value=0.56 + (i % 7) / 100) for i in range(1000)]
         response = post_signed(hooks + "/hooks/eval", json.dumps({"results": results}).encode())
         assert response.status_code == 202 and response.json()["accepted"] == 1000
-        clock.advance(seconds=3)
-        bot.timers.run_due()
-        bot.outbox.drain()
+        if batch % 2:
+            # The worker and the outbox keep up with the storm while it lasts.
+            bot.triage.drain()
+            bot.timers.run_due()
+            bot.outbox.drain()
+    clock.advance(seconds=3)
+    bot.triage.drain()
+    bot.timers.run_due()
+    bot.outbox.drain()
     clock.advance(seconds=10)  # the storm is over: the pending throttled edit brings the card up to date
     bot.timers.run_due()
     bot.outbox.drain()
     assert stored(bot) == 10_000
     [incident] = incidents(bot)
     assert incident.result_count == 10_000 and incident.worst_value == pytest.approx(0.62)
-    # One card, one page (DM and thread line), and card edits throttled to one per 10 s of storm (30 s here).
-    assert len(slack.calls) <= 10, [c.method for c in slack.calls]
+    # One card, one page (DM and thread line), and card edits throttled to one per 10 s of storm (13 s here).
+    assert len(slack.calls) <= 5, [c.method for c in slack.calls]
     card = slack.message(TRIAGE_CHANNEL, incident.card_ts or "")
     assert "10,000 results" in " ".join(str(b) for b in card.blocks)
 
@@ -140,7 +158,7 @@ def test_slow_ramp_raises_a_trend_incident_before_any_crossing(hooks: str, bot: 
         )
         for day in range(11)
     ]
-    response = post_signed(hooks + "/hooks/eval", json.dumps({"results": ramp}).encode())
+    response = post_signed(hooks + "/hooks/eval?wait=1", json.dumps({"results": ramp}).encode())
     assert response.status_code == 202
     [incident] = incidents(bot)
     assert incident.level == "watch" and incident.source == "trend"
@@ -210,7 +228,7 @@ def test_alertmanager_firing_then_resolved(hooks: str, bot: Tripwire, slack: Loc
         status="firing", alerts=[alert("SafetyEvalRegression", labels={"model": "frontier-x"})]
     )
     headers = {"Authorization": f"Bearer {AM_TOKEN}"}
-    first = httpx.post(hooks + "/hooks/alertmanager", json=firing, headers=headers)
+    first = httpx.post(hooks + "/hooks/alertmanager?wait=1", json=firing, headers=headers)
     assert first.status_code == 202 and first.json()["incidents"] == ["INC-1"]
     repeat = httpx.post(hooks + "/hooks/alertmanager", json=firing, headers=headers)
     assert repeat.json()["duplicates"] == 1 and len(incidents(bot)) == 1
@@ -224,13 +242,27 @@ def test_alertmanager_firing_then_resolved(hooks: str, bot: Tripwire, slack: Loc
     assert wrong.status_code == 401
 
 
+def test_alertmanager_resolved_before_the_worker_ran_leaves_no_open_incident(hooks: str, bot: Tripwire) -> None:
+    headers = {"Authorization": f"Bearer {AM_TOKEN}"}
+    firing = alertmanager_webhook(status="firing", alerts=[alert("SafetyEvalRegression", labels={"model": "x"})])
+    first = httpx.post(hooks + "/hooks/alertmanager", json=firing, headers=headers)
+    assert first.status_code == 202 and "incidents" not in first.json() and incidents(bot) == []
+    resolved = alertmanager_webhook(
+        status="resolved", alerts=[alert("SafetyEvalRegression", labels={"model": "x"}, status="resolved")]
+    )
+    done = httpx.post(hooks + "/hooks/alertmanager", json=resolved, headers=headers)
+    assert done.status_code == 202 and done.json()["resolved"] == ["INC-1"]
+    assert bot.triage.drain() == 0  # the request triaged the waiting firing itself
+    assert [(i.ref, i.status) for i in incidents(bot)] == [("INC-1", "resolved")]
+
+
 @pytest.mark.parametrize("fmt", ["json", "eval"])
 def test_inspect_log_by_webhook(hooks: str, bot: Tripwire, tmp_path: Path, fmt: LogFormat) -> None:
     crossing = write_inspect_log(tmp_path / "a", task_name="ctf_demo", model_outputs_correct=3, samples=4, fmt=fmt)
     quiet = write_inspect_log(tmp_path / "b", task_name="ctf_demo", model_outputs_correct=1, samples=4, fmt=fmt)
-    response = post_signed(hooks + "/hooks/inspect", crossing.read_bytes())
+    response = post_signed(hooks + "/hooks/inspect?wait=1", crossing.read_bytes())
     assert response.status_code == 202 and response.json()["incidents"] == ["INC-1"]
-    assert post_signed(hooks + "/hooks/inspect", quiet.read_bytes()).json()["incidents"] == []
+    assert post_signed(hooks + "/hooks/inspect?wait=1", quiet.read_bytes()).json()["incidents"] == []
     with Session(bot.engine) as session:
         values = sorted(r.value for r in session.exec(select(EvalResult).where(EvalResult.metric == "accuracy")).all())
     assert values == [0.25, 0.75]

@@ -89,7 +89,7 @@ def silent_bot(slack: LocalSlack, database_url: str, clock: ManualClock, policy_
 def post_alert(bot: Tripwire, labels: dict[str, str], *, fingerprint: str = "b10b10b10b10b10b") -> httpx.Response:
     body = alertmanager_webhook(alerts=[alert(labels["alertname"], labels=labels, fingerprint=fingerprint)])
     headers = {"Authorization": f"Bearer {AM_TOKEN}"}
-    return httpx.post(bot.settings.public_url + "/hooks/alertmanager", json=body, headers=headers, timeout=30)
+    return httpx.post(bot.settings.public_url + "/hooks/alertmanager?wait=1", json=body, headers=headers, timeout=30)
 
 
 def incidents(bot: Tripwire) -> list[Incident]:
@@ -180,11 +180,11 @@ def test_unmatched_inspect_score_is_counted_everywhere(
 ) -> None:
     # Inspect's `match` scorer where the policy's metric wants `choice`: stored, answered and listed as unmatched.
     log = write_inspect_log(tmp_path, task_name="bio_uplift_demo", model_outputs_correct=3, samples=4, fmt="json")
-    answer = post_signed(silent_bot.settings.public_url + "/hooks/inspect", log.read_bytes()).json()
+    answer = post_signed(silent_bot.settings.public_url + "/hooks/inspect?wait=1", log.read_bytes()).json()
     assert (answer["accepted"], answer["unmatched"], answer["incidents"]) == (1, 1, [])
     assert metric_line(silent_bot, 'tripwire_results{outcome="unmatched"}') == 1
     assert metric_line(silent_bot, 'tripwire_results{outcome="matched"}') == 0
-    replay = post_signed(silent_bot.settings.public_url + "/hooks/inspect", log.read_bytes()).json()
+    replay = post_signed(silent_bot.settings.public_url + "/hooks/inspect?wait=1", log.read_bytes()).json()
     assert (replay["duplicates"], replay["unmatched"]) == (1, 0)
     assert metric_line(silent_bot, 'tripwire_results{outcome="unmatched"}') == 1
 

@@ -1,0 +1,139 @@
+"""Group commit: requests hand their rows to one writer thread, which stores whatever queued in one transaction.
+
+While one commit (one fsync) runs, the next requests queue; the writer then takes all of them together, so the
+cost of a commit is shared by every request that waited for it. Each request gets a future: per row, its new id if
+it was newly stored, None if already stored (by an earlier request, or by an earlier row of this group).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from db import repositories as repo
+from db.engine import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, object]
+
+
+class StoreFailed(Exception):
+    """The database refused or could not take a batch; nothing of it was stored (the sender should retry)."""
+
+
+@dataclass
+class _Request:
+    rows: Sequence[Row]
+    future: Future[list[int | None]]
+
+
+def identity(row: Row) -> tuple[str, ...]:
+    """What makes a stored result the same result (the unique index)."""
+    return tuple(str(row[name]) for name in repo.IDENTITY)
+
+
+class GroupCommitter:
+    """One writer thread storing queued rows in shared transactions; it starts on demand and stops when idle."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        on_commit: Callable[[], None] = lambda: None,
+        max_rows: int = 5000,
+        idle_seconds: float = 1.0,
+    ) -> None:
+        self._uow = uow
+        self._on_commit = on_commit
+        self._max_rows = max_rows
+        self._idle = idle_seconds
+        self._pending: deque[_Request] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def submit(self, rows: Sequence[Row]) -> Future[list[int | None]]:
+        """Queue rows for the next group; the future holds, per row, its new id (None: stored before)."""
+        future: Future[list[int | None]] = Future()
+        if not rows:
+            future.set_result([])
+            return future
+        with self._cond:
+            self._pending.append(_Request(rows, future))
+            # The writer exits when idle (no thread left behind by a bot that is never stopped): start one again.
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return future
+
+    def stop(self) -> None:
+        """Wait until everything queued so far is committed and the writer has exited."""
+        with self._cond:
+            thread = self._thread
+            # The writer leaves once the queue is empty rather than after idling.
+            self._stopping = True
+            self._cond.notify()
+        if thread is not None:
+            thread.join()
+        with self._cond:
+            self._stopping = False
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending and not self._stopping:
+                    self._cond.wait(self._idle)
+                if not self._pending:
+                    # Under the lock: a submit after this sees no thread and starts one.
+                    self._thread = None
+                    return
+                group = self._take()
+            self._commit(group)
+
+    def _take(self) -> list[_Request]:
+        # Whole requests only (a request's answer needs all its rows); at least one, however large.
+        group = [self._pending.popleft()]
+        size = len(group[0].rows)
+        while self._pending and size + len(self._pending[0].rows) <= self._max_rows:
+            request = self._pending.popleft()
+            size += len(request.rows)
+            group.append(request)
+        return group
+
+    def _commit(self, group: list[_Request]) -> None:
+        # A request whose caller went away (cancelled) is stored all the same, but not answered.
+        for request in group:
+            request.future.set_running_or_notify_cancel()
+        first: dict[tuple[str, ...], Row] = {}
+        for request in group:
+            for row in request.rows:
+                first.setdefault(identity(row), row)
+        try:
+            with self._uow() as session:
+                # Identity order: two transactions sharing results take the unique-index locks in the same order.
+                inserted = repo.insert_eval_results(session=session, rows=[first[key] for key in sorted(first)])
+        except Exception as exc:  # every waiting request must hear of it, and the writer must go on
+            log.exception("storing a group of %d results failed", len(first))
+            failure = (
+                StoreFailed(f"database unavailable: {type(exc).__name__}") if isinstance(exc, SQLAlchemyError) else exc
+            )
+            for request in group:
+                if not request.future.done():
+                    request.future.set_exception(failure)
+            return
+        stored_any = bool(inserted)
+        for request in group:
+            if request.future.done():
+                continue
+            # The first row with an identity takes its id; a repeat (in this request or a later one) is a duplicate.
+            request.future.set_result([inserted.pop(identity(row), None) for row in request.rows])
+        if stored_any:
+            self._on_commit()

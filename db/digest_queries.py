@@ -1,0 +1,180 @@
+"""The digest's reads: only the columns a digest shows, as plain tuples, never ORM objects.
+
+A weekly digest on a year of history reads tens of thousands of incidents (everything still open at the period
+end) and thousands of results; building an ORM object per row (identity map, change tracking, every JSON column
+decoded) cost more than the rest of the digest together, and held far more memory than the rows themselves. So the
+statements run on the session's connection (Core), and rows skip the ORM's loading machinery too.
+Nothing here commits: the unit of work owns the transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, Text, cast, or_
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from db.models import Digest, EvalResult, Incident, IncidentDeadline, PolicyVersion
+
+
+class IncidentFacts(NamedTuple):
+    """What a digest shows of an incident (its ref is INC-<id>)."""
+
+    id: int
+    title: str
+    severity: str
+    status: str
+    level: str | None
+    category: str
+    restricted: bool
+    source: str
+    model: str
+    checkpoint: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    ack_due_at: datetime | None
+    snoozed_until: datetime | None
+    snooze_reason: str
+    escalation_level: int
+    policy_version: str
+    explanation: str
+    actions: tuple[str, ...]  # last: read as JSON text and decoded here (see _incidents)
+
+
+class FlaggedResult(NamedTuple):
+    """What a digest shows of a result that crossed a level or fell in a near-miss band."""
+
+    policy_metric: str | None
+    metric: str
+    model: str
+    model_family: str
+    checkpoint: str
+    value: float
+    observed_at: datetime
+    level: str | None
+    near_miss: str | None
+    incident_id: int | None
+
+
+class ClockFacts(NamedTuple):
+    """A deadline clock as the digest shows it."""
+
+    incident_id: int
+    name: str
+    started_at: datetime
+    due_at: datetime
+    status: str
+    closed_at: datetime | None
+
+
+# Column order is IncidentFacts' field order. The actions come as text: the JSON type's own decoding ran the full
+# json.loads machinery for every row, where nearly every incident has no actions at all ("[]").
+_INCIDENT_COLUMNS = (
+    *(getattr(Incident, name) for name in IncidentFacts._fields[:-1]),
+    cast(col(Incident.actions), Text),
+)
+_FLAGGED_COLUMNS = tuple(getattr(EvalResult, name) for name in FlaggedResult._fields)
+_CLOCK_COLUMNS = tuple(getattr(IncidentDeadline, name) for name in ClockFacts._fields)
+
+
+def _incidents(session: Session, *where: ColumnElement[bool] | Any) -> list[IncidentFacts]:
+    statement = sa_select(*_INCIDENT_COLUMNS).where(*where).order_by(col(Incident.id))
+    return [IncidentFacts._make((*row[:-1], _strings(row[-1]))) for row in session.connection().execute(statement)]
+
+
+def _strings(raw: str | None) -> tuple[str, ...]:
+    """A JSON list of strings stored as text (empty when NULL, "[]" or "null")."""
+    if not raw or raw == "[]":
+        return ()
+    value = json.loads(raw)
+    return tuple(value) if value else ()
+
+
+def list_incidents_created(*, session: Session, start: datetime, end: datetime) -> list[IncidentFacts]:
+    """Incidents opened in [start, end), by id."""
+    return _incidents(session, col(Incident.created_at) >= start, col(Incident.created_at) < end)
+
+
+def list_incidents_open_at(*, session: Session, end: datetime) -> list[IncidentFacts]:
+    """Incidents opened before `end` and not resolved by then, by id (closed ones without a time are included)."""
+    return _incidents(
+        session,
+        col(Incident.created_at) < end,
+        or_(col(Incident.resolved_at).is_(None), col(Incident.resolved_at) >= end),
+    )
+
+
+def list_deadlines_for_period(*, session: Session, start: datetime, end: datetime) -> list[ClockFacts]:
+    """Clocks running at `end`, or that fell due or closed in [start, end), soonest due first."""
+    statement = (
+        sa_select(*_CLOCK_COLUMNS)
+        .where(
+            col(IncidentDeadline.started_at) < end,
+            or_(
+                col(IncidentDeadline.status).in_(("running", "overdue")),
+                col(IncidentDeadline.due_at).between(start, end),
+                col(IncidentDeadline.closed_at).between(start, end),
+            ),
+        )
+        .order_by(col(IncidentDeadline.due_at))
+    )
+    return [ClockFacts._make(row) for row in session.connection().execute(statement)]
+
+
+def restricted_by_id(*, session: Session, incident_ids: Sequence[int]) -> dict[int, bool]:
+    """Whether each existing incident is restricted, by id (missing ids are left out)."""
+    wanted = sorted(set(incident_ids))
+    out: dict[int, bool] = {}
+    # In chunks: a long IN list hits SQLite's bound-parameter limit.
+    for first in range(0, len(wanted), 1000):
+        chunk = wanted[first : first + 1000]
+        statement = select(Incident.id, Incident.restricted).where(col(Incident.id).in_(chunk))
+        out.update({int(incident_id or 0): bool(restricted) for incident_id, restricted in session.exec(statement)})
+    return out
+
+
+def list_flagged_results(*, session: Session, start: datetime, end: datetime) -> list[FlaggedResult]:
+    """Results in [start, end) that crossed a level or fell in a near-miss band, oldest first."""
+    statement = (
+        sa_select(*_FLAGGED_COLUMNS)
+        .where(
+            col(EvalResult.observed_at) >= start,
+            col(EvalResult.observed_at) < end,
+            or_(col(EvalResult.level).is_not(None), col(EvalResult.near_miss).is_not(None)),
+        )
+        .order_by(col(EvalResult.observed_at), col(EvalResult.id))
+    )
+    return [FlaggedResult._make(row) for row in session.connection().execute(statement)]
+
+
+def list_metric_points(
+    *, session: Session, policy_metric: str, start: datetime, end: datetime
+) -> list[tuple[datetime, str, str, float]]:
+    """(observed_at, model_family, checkpoint, value) for one metric in [start, end), oldest first."""
+    statement = (
+        select(EvalResult.observed_at, EvalResult.model_family, EvalResult.checkpoint, EvalResult.value)
+        .where(
+            EvalResult.policy_metric == policy_metric,
+            col(EvalResult.observed_at) >= start,
+            col(EvalResult.observed_at) < end,
+        )
+        # Ties in time keep arrival order, so the evenly sampled chart points are the same on every run.
+        .order_by(col(EvalResult.observed_at), col(EvalResult.id))
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in session.connection().execute(statement)]
+
+
+def list_policy_versions(*, session: Session, start: datetime, end: datetime) -> Sequence[PolicyVersion]:
+    """Policy versions first loaded in [start, end) (a handful: whole rows are fine)."""
+    statement = select(PolicyVersion).where(col(PolicyVersion.loaded_at) >= start, col(PolicyVersion.loaded_at) < end)
+    return session.exec(statement.order_by(col(PolicyVersion.loaded_at))).all()
+
+
+def has_digest(*, session: Session, kind: str, period_start: datetime) -> bool:
+    """Whether the period of this kind starting at `period_start` has been drafted (the unique key of a digest)."""
+    statement = select(Digest.id).where(Digest.kind == kind, Digest.period_start == period_start).limit(1)
+    return session.exec(statement).first() is not None

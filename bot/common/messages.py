@@ -76,6 +76,28 @@ class ThreadLine:
 # -- direct messages to the people paged
 
 
+Urgency = Literal["reminder", "soon", "overdue"]
+
+
+@dataclass(frozen=True)
+class DeadlineBrief:
+    """The deadline clock a reminder is about, and how urgent the reminder is (rising as the clock runs out)."""
+
+    name: str
+    due_at: datetime
+    urgency: Urgency
+
+    def as_json(self) -> dict[str, Any]:
+        """The brief as JSON-ready values."""
+        return {"name": self.name, "due_at": self.due_at.isoformat(), "urgency": self.urgency}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        """A brief back from `as_json`."""
+        urgency: Urgency = data["urgency"] if data["urgency"] in ("reminder", "soon", "overdue") else "reminder"
+        return cls(name=str(data["name"]), due_at=datetime.fromisoformat(data["due_at"]), urgency=urgency)
+
+
 @dataclass(frozen=True)
 class IncidentBrief:
     """What a direct message says about an incident, as it stood when the message was queued."""
@@ -88,17 +110,24 @@ class IncidentBrief:
     restricted: bool
     channel_id: str | None
     ack_due_at: datetime | None
+    # Set on a reminder about a deadline clock rather than about the acknowledgement.
+    deadline: DeadlineBrief | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """The brief as JSON-ready values."""
+        """The brief as JSON-ready values (no `deadline` key on an ack reminder or a page, as before)."""
         due = self.ack_due_at.isoformat() if self.ack_due_at is not None else None
-        return {**asdict(self), "ack_due_at": due}
+        data = {**asdict(self), "ack_due_at": due}
+        del data["deadline"]
+        return data | ({"deadline": self.deadline.as_json()} if self.deadline is not None else {})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
         """A brief back from `as_json`."""
         due = data.get("ack_due_at")
-        return cls(**{**data, "ack_due_at": datetime.fromisoformat(due) if due else None})
+        deadline = DeadlineBrief.from_json(data["deadline"]) if data.get("deadline") else None
+        return cls(
+            **{**data, "ack_due_at": datetime.fromisoformat(due) if due else None, "deadline": deadline},
+        )
 
 
 @dataclass(frozen=True)
@@ -134,7 +163,7 @@ class PageDM(_DirectMessage):
 
 @dataclass(frozen=True)
 class ReminderDM(_DirectMessage):
-    """Remind one person paged for an incident that it is still not acknowledged."""
+    """Remind one person that an incident is still not acknowledged, or that one of its deadline clocks runs out."""
 
     kind: ClassVar[str] = "incident.reminder"
 

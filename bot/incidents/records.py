@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlmodel import Session
@@ -12,6 +12,7 @@ from bot.common.messages import CardPost, CardUpdate, ThreadLine
 from bot.common.vocabulary import CLOSED, Action, Status
 from bot.policy.document import Policy
 from bot.policy.oncall import escalation_pages
+from bot.policy.schedules import Deadline
 from bot.policy.triage import Decision
 from db import queues
 from db import repositories as repo
@@ -23,6 +24,8 @@ PAGE_KINDS = ("page", "ack_reminder")
 DEADLINE_KINDS = ("deadline_reminder", "deadline_due")
 # The actions that close or reopen an incident, and so give back or take again its dedup key's claim.
 CLAIM_ACTIONS = frozenset({Action.RESOLVE, Action.DISMISS, Action.REOPEN})
+# A deadline clock whose policy lists no reminders still warns its owners, at these shares of its time.
+DEFAULT_REMINDER_SHARES = (0.5, 0.9)
 
 
 class PermissionDenied(TripwireError):
@@ -58,8 +61,13 @@ def record(
     before: dict[str, Any],
     note: str = "",
     thread: bool = True,
+    details: dict[str, Any] | None = None,
 ) -> TimelineEntry:
-    """Append the timeline entry for a change and queue its thread line and card edit."""
+    """Append the timeline entry for a change and queue its thread line and card edit.
+
+    `details` goes into the entry's `after` beside the changed fields: what the thread line needs to say more
+    than the note can (a deadline's due time, rendered in each reader's zone).
+    """
     assert incident.id is not None
     after = snapshot(incident)
     changed = [name for name in TRACKED if before.get(name) != after[name]]
@@ -70,7 +78,7 @@ def record(
         actor=actor,
         action=action,
         before={name: before.get(name) for name in changed},
-        after={name: after[name] for name in changed},
+        after={name: after[name] for name in changed} | (details or {}),
         note=note,
     )
     session.flush()
@@ -107,6 +115,32 @@ def schedule_chain(
     incident.ack_due_at = start + route.ack_window
 
 
+def crosswalk(policy: Policy, category_id: str, level: str | None) -> dict[str, Any] | None:
+    """What the policy maps a category's level to in each framework, as JSON for the `create` entry.
+
+    `of` is "level" when the level has its own crosswalk, else "category" (the hazard's names in each framework,
+    which are no claim about the level); None when the policy maps neither.
+    """
+    category = policy.categories.get(category_id)
+    if category is None:
+        return None
+    spec = next((spec for name, spec in category.levels.items() if name == level), None)
+    scope, mapping = (
+        ("level", spec.crosswalk) if spec is not None and spec.crosswalk else ("category", category.crosswalk)
+    )
+    if not mapping:
+        return None
+    frameworks = {framework.id: f"{framework.name} {framework.version}" for framework in policy.frameworks}
+    maps = [{"framework": frameworks.get(fid, fid), "names": list(names)} for fid, names in mapping.items() if names]
+    return {"of": scope, "maps": maps} if maps else None
+
+
+def deadline_reminders(spec: Deadline, *, start: datetime, due: datetime, tz: tzinfo) -> list[datetime]:
+    """When to remind the owners of a clock: the policy's reminders, or at half and nine tenths of the time."""
+    listed = spec.reminder_times(start=start, tz=tz)
+    return list(listed) if listed else [start + (due - start) * share for share in DEFAULT_REMINDER_SHARES]
+
+
 def open_incident(
     session: Session, incident: Incident, *, decision: Decision, policy: Policy, now: datetime, triage_channel: str
 ) -> Incident:
@@ -138,7 +172,7 @@ def open_incident(
             ),
         )
         payload = {"deadline_id": started.deadline_id}
-        for when in spec.reminder_times(start=now, tz=policy.tz):
+        for when in deadline_reminders(spec, start=now, due=started.due, tz=policy.tz):
             queues.add_timer(
                 session=session, kind="deadline_reminder", due_at=when, incident_id=incident.id, payload=payload
             )
@@ -146,6 +180,7 @@ def open_incident(
             session=session, kind="deadline_due", due_at=started.due, incident_id=incident.id, payload=payload
         )
     schedule_chain(session, incident, policy, start=now)
+    maps = crosswalk(policy, incident.category, incident.level)
     repo.append_timeline(
         session=session,
         incident_id=incident.id,
@@ -153,7 +188,8 @@ def open_incident(
         actor=incident.reporter,
         action=Action.CREATE,
         before={},
-        after=snapshot(incident),
+        # The crosswalk is kept as decided: a later policy may map the level differently, the card stays true to this.
+        after=snapshot(incident) | ({"crosswalk": maps} if maps else {}),
         note=decision.explanation,
     )
     queues.enqueue_message(session=session, message=CardPost(incident_id=incident.id, channel=channel), now=now)

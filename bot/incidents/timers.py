@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot.common.clock import Clock
-from bot.common.messages import IncidentBrief, PageDM, ReminderDM
+from bot.common.messages import DeadlineBrief, IncidentBrief, PageDM, ReminderDM, Urgency
 from bot.common.vocabulary import Action, Status
 from bot.incidents.records import SYSTEM_ACTOR, enqueue_card_update, record, snapshot
 from bot.policy.oncall import resolve_targets
@@ -21,6 +21,23 @@ from db.engine import UnitOfWork
 from db.models import Incident, IncidentDeadline, Timer
 
 log = logging.getLogger(__name__)
+# Share of a deadline clock's time gone from which its reminders say it is due soon.
+SOON_SHARE = 0.75
+
+
+def urgency(deadline: IncidentDeadline, now: datetime) -> Urgency:
+    """How urgent a reminder about a deadline clock is: it rises as the clock runs out."""
+    if now >= deadline.due_at:
+        return "overdue"
+    span = (deadline.due_at - deadline.started_at).total_seconds()
+    gone = (now - deadline.started_at).total_seconds() / span if span > 0 else 1.0
+    return "soon" if gone >= SOON_SHARE else "reminder"
+
+
+def deadline_owners(incident: Incident) -> list[str]:
+    """Who a deadline clock's reminders go to: the assignee, and whoever was paged last; each once."""
+    owners = [incident.assignee, *incident.paged] if incident.assignee else list(incident.paged)
+    return [user for index, user in enumerate(owners) if user and user not in owners[:index]]
 
 
 @dataclass
@@ -121,9 +138,14 @@ class TimerService:
         incident.paged = targets
         incident.escalation_level = step_index
         incident.updated_at = now
+        # Whoever is paged now gets the route's ack window from now, as a manual Escalate gives them.
+        moved = incident.ack_due_at != now + route.ack_window
+        incident.ack_due_at = now + route.ack_window
         round_ = int(timer.payload.get("round", 0))
         note = f"step {step_index + 1} of {len(route.escalation)}" + (f", repeat {round_}" if round_ else "")
         record(session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.PAGE, before=before, note=note)
+        if moved and snapshot(incident) == before:  # the same people paged again: only the ack deadline moved
+            enqueue_card_update(session, incident, now)
         self._direct_messages(session, incident, targets, now, message=PageDM)
         return True
 
@@ -138,10 +160,7 @@ class TimerService:
         deadline = self._deadline(session, incident, timer)
         if deadline is None or deadline.status != "running":
             return False
-        note = f"{deadline.name} is due {deadline.due_at.isoformat()}"
-        record(
-            session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.DEADLINE, before=snapshot(incident), note=note
-        )
+        self._deadline_news(session, incident, deadline, now, urgency(deadline, now))
         return True
 
     def _deadline_due(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
@@ -149,12 +168,31 @@ class TimerService:
         if deadline is None or deadline.status != "running":
             return False
         deadline.status = "overdue"
-        note = f"{deadline.name} is overdue (was due {deadline.due_at.isoformat()})"
-        record(
-            session, incident, now=now, actor=SYSTEM_ACTOR, action=Action.DEADLINE, before=snapshot(incident), note=note
-        )
+        self._deadline_news(session, incident, deadline, now, "overdue")
         enqueue_card_update(session, incident, now)
         return True
+
+    def _deadline_news(
+        self, session: Session, incident: Incident, deadline: IncidentDeadline, now: datetime, level: Urgency
+    ) -> None:
+        """A deadline clock's reminder or overdue mark: on the timeline and thread, and by DM to its owners."""
+        brief = DeadlineBrief(name=deadline.name, due_at=deadline.due_at, urgency=level)
+        # The note is the plain-text record (exports, audit); the thread line renders the date token from `after`.
+        when = deadline.due_at.strftime("%Y-%m-%d %H:%M UTC")
+        note = (
+            f"{deadline.name} is overdue (was due {when})" if level == "overdue" else f"{deadline.name} is due {when}"
+        )
+        record(
+            session,
+            incident,
+            now=now,
+            actor=SYSTEM_ACTOR,
+            action=Action.DEADLINE,
+            before=snapshot(incident),
+            note=note,
+            details={"deadline": brief.as_json()},
+        )
+        self._direct_messages(session, incident, deadline_owners(incident), now, message=ReminderDM, deadline=brief)
 
     def _snooze_end(self, session: Session, timer: Timer, incident: Incident, now: datetime) -> bool:
         if incident.snoozed_until is None or incident.snoozed_until > now:
@@ -180,7 +218,13 @@ class TimerService:
 
     @staticmethod
     def _direct_messages(
-        session: Session, incident: Incident, users: list[str], now: datetime, *, message: type[PageDM | ReminderDM]
+        session: Session,
+        incident: Incident,
+        users: list[str],
+        now: datetime,
+        *,
+        message: type[PageDM | ReminderDM],
+        deadline: DeadlineBrief | None = None,
     ) -> None:
         assert incident.id is not None
         brief = IncidentBrief(
@@ -192,6 +236,7 @@ class TimerService:
             restricted=incident.restricted,
             channel_id=incident.channel_id,
             ack_due_at=incident.ack_due_at,
+            deadline=deadline,
         )
         for user in users:
             queues.enqueue_message(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bot.common.clock import require_aware
 from bot.common.errors import InvalidInput
 from bot.ingest.fields import MAX_RESULTS_PER_REQUEST, SOURCES, decode_json, kind_of
-from bot.ingest.payloads import Labels, NonNegative, Number, Text, Timestamp, Url, refuse, validate
+from bot.ingest.payloads import Count, Labels, NonNegative, Number, Text, Timestamp, Url, refuse, validate
 from bot.policy.triage import Result
 
 
@@ -33,11 +33,20 @@ class EvalResultPayload(BaseModel):
     metric: Text
     value: Number
     stderr: NonNegative | None = None
+    # How many samples the value is a mean over; `n` is the same field under its usual statistics name.
+    samples: Count | None = None
+    n: Count | None = None
     run_id: Text
     # Absent means "now": the hook's receive time.
     observed_at: Timestamp | None = None
     url: Url | None = None
     labels: Labels = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_count(self) -> EvalResultPayload:
+        if self.samples is not None and self.n is not None and self.samples != self.n:
+            raise refuse("two_counts", samples=self.samples, n=self.n, at="n")
+        return self
 
 
 class EvalBatchPayload(BaseModel):
@@ -90,6 +99,7 @@ def _result(payload: EvalResultPayload, received_at: datetime) -> Result:
         metric=payload.metric,
         value=payload.value,
         stderr=payload.stderr,
+        samples=payload.samples or payload.n,
         run_id=payload.run_id,
         observed_at=payload.observed_at or received_at,
         url=payload.url,

@@ -70,6 +70,7 @@ def read_inspect_log(path: Path, *, received_at: datetime, max_bytes: int = MAX_
         run_id=text_field(spec.run_id or spec.eval_id, "eval.run_id"),
         observed_at=_inspect_created(spec.created, received_at),
         checkpoint=_inspect_checkpoint(spec),
+        samples=_inspect_samples(log),
         labels=_inspect_labels(spec, full_task, task),
     )
     results = [
@@ -124,6 +125,14 @@ def _inspect_score(score: EvalScore, scorer: str, template: Result) -> list[Resu
         # stderr travels with its sibling metrics; an empty metric (NaN) is no measurement.
         if name != "stderr" and (value := finite_or_none(metric.value)) is not None
     ]
+
+
+def _inspect_samples(log: EvalLog) -> int | None:
+    # Scores (and their stderr) are over samples reduced across epochs, so n is the completed count per epoch.
+    completed = log.results.completed_samples if log.results is not None else 0
+    epochs = log.eval.config.epochs or 1
+    count = completed // epochs if epochs > 0 else completed
+    return count if count > 0 else None
 
 
 def _scorer_keys(scores: list[EvalScore]) -> list[str]:

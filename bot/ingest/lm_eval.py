@@ -54,6 +54,7 @@ def parse_lm_eval(data: bytes, *, filename: str, received_at: datetime) -> list[
             run_id=run_id,
             observed_at=observed_at,
             labels=_lm_eval_task_labels(document, task),
+            samples=_lm_eval_samples(document, task),
         )
         results.extend(_lm_eval_task(entries, template))
     if not results:
@@ -129,6 +130,19 @@ def _lm_eval_date(raw: object, received_at: datetime) -> tuple[datetime, str]:
         return datetime.fromtimestamp(raw, UTC), repr(float(raw))
     except (OverflowError, OSError, ValueError):
         raise InvalidInput(f"date {raw!r} is not a usable unix time", field="date") from None
+
+
+def _lm_eval_samples(document: Mapping[str, object], task: str) -> int | None:
+    # "n-samples": {task: {"original": dataset size, "effective": what --limit left}}; the effective count is n.
+    table = document.get("n-samples")
+    counts = table.get(task) if isinstance(table, dict) else None
+    if not isinstance(counts, dict):
+        return None
+    for key in ("effective", "original"):
+        count = counts.get(key)
+        if isinstance(count, int) and not isinstance(count, bool) and 0 < count < 2**31:
+            return count
+    return None
 
 
 def _lm_eval_task_labels(document: Mapping[str, object], task: str) -> dict[str, str]:

@@ -48,6 +48,10 @@ MESSAGES: Final[Mapping[str, str]] = {
     "non_finite_literal": "{field} must be a finite number, not {literal}",
     "number_too_large": "{field} is too large to be a measurement",
     "greater_than_equal": "{field} must not be negative, got {number}",
+    "int_type": "{field} must be a whole number, got {kind}",
+    "int_from_float": "{field} must be a whole number, got {input}",
+    "greater_than": "{field} must be a positive count, got {input}",
+    "less_than_equal": "{field} is too large for a sample count (at most {le})",
     "dict_type": "{field} must be an object of string values, got {kind}",
     "too_many_labels": "{field} has {count} entries; the limit is {limit}",
     "time_not_iso": "{field} must be an ISO 8601 time with an offset, like 2026-05-01T12:00:00Z; got {text!r}",
@@ -56,6 +60,7 @@ MESSAGES: Final[Mapping[str, str]] = {
     "not_http_url": '{field} must be an http(s) URL without spaces or <>|"{{}}; got {shown!r}',
     "unknown_source": f"{{field}} must be one of {', '.join(SOURCES)}; got {{source!r}}",
     "label_required": "{field} is required",
+    "two_counts": "{field} disagrees with samples ({samples} vs {n}); send one sample count, as samples or n",
 }
 
 
@@ -106,6 +111,8 @@ def _not_sentinel(raw: object) -> object:
 # strict: "0.5" and true are not measurements. 1e999 parses to inf, which allow_inf_nan refuses.
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False), BeforeValidator(_not_sentinel)]
 NonNegative = Annotated[Number, Field(ge=0)]
+# A sample count: strict, so 8.0, "8" and true are refused; bounded by what a 32-bit integer column stores.
+Count = Annotated[int, Field(strict=True, gt=0, le=2**31 - 1), BeforeValidator(_not_sentinel)]
 
 
 def _utc_time(text: str) -> datetime:

@@ -128,6 +128,18 @@ class Trend(StrictModel):
         return self
 
 
+def _confidence_value(raw: object) -> float | None:
+    if raw is None:
+        return None
+    # A percentage (95) or a two-sided habit (0.05) is the usual slip; 0.5 would be the point value itself.
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError(f"must be a number between 0.5 and 1, e.g. 0.95; got {raw!r}")
+    if not 0.5 < raw < 1:
+        hint = f" (a fraction, not a percentage: use {raw / 100:g})" if 50 < raw < 100 else ""
+        raise ValueError(f"must be above 0.5 and below 1, e.g. 0.9, 0.95 or 0.99; got {raw!r}{hint}")
+    return float(raw)
+
+
 class Metric(StrictModel):
     """An evaluation metric the policy watches, with a cut-off per level."""
 
@@ -138,6 +150,8 @@ class Metric(StrictModel):
     direction: Literal["higher_is_worse", "lower_is_worse"]
     levels: Mapping[LevelName, Cutoff]
     near_miss: NearMiss | None = None
+    # A level fires when the one-sided bound at this confidence crosses, not the point value (bot/policy/noise.py).
+    confidence: Annotated[float | None, PlainValidator(_confidence_value)] = None
     trend: Trend | None = None
     dedup_window: PositiveDuration = timedelta(hours=6)
     # Frameworks publish levels, not numbers: the author must say where each cut-off comes from.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import NamedTuple
@@ -14,10 +14,10 @@ from bot.common.clock import require_aware
 from bot.common.errors import InvalidInput
 from bot.common.vocabulary import LevelName, Severity, severity_rank
 from bot.policy.document import Policy
+from bot.policy.judging import BAND_EPSILON as BAND_EPSILON
+from bot.policy.judging import Hit, judge
 from bot.policy.model import Category, Metric
-
-# Floating-point slack for the near-miss band only, so that 0.70 - 0.65 counts as "within 0.05".
-BAND_EPSILON = 1e-9
+from bot.policy.noise import measured
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Result:
     checkpoint: str | None = None
     scorer: str | None = None
     stderr: float | None = None
+    # How many samples the value is a mean over (Inspect's completed samples, lm-eval's n-samples), when known.
+    samples: int | None = None
     # Left out of the hash so results stay usable as dict keys and set members.
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     # Where a person can look at the run (an Inspect viewer, a CI job, Alertmanager's generator link).
@@ -44,6 +46,8 @@ class Result:
             raise ValueError("Result.observed_at must be timezone-aware")
         if not math.isfinite(self.value):
             raise ValueError(f"Result.value must be a finite number, got {self.value!r}")
+        if self.samples is not None and self.samples < 1:
+            raise ValueError(f"Result.samples must be a positive count, got {self.samples!r}")
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,18 @@ class Decision:
     policy_version: str
     policy_hash: str
     explanation: str
+    # The evidence behind a metric decision, for cards: the point value, its noise, and (when the deciding metric
+    # asks for confidence and the result has a stderr) the confidence level and the one-sided bound judged.
+    value: float | None = None
+    stderr: float | None = None
+    samples: int | None = None
+    confidence: float | None = None
+    bound: float | None = None
+
+    @property
+    def measured(self) -> str | None:
+        """The value with its noise, '0.625 ± 0.18 (n=8)'; None for a decision without a value (a human report)."""
+        return None if self.value is None else measured(self.value, self.stderr, self.samples)
 
     @property
     def opens_incident(self) -> bool:
@@ -139,51 +155,21 @@ def matches(metric: Metric, result: Result) -> bool:
     return all(result.labels.get(key) == value for key, value in rule.labels.items())
 
 
-def level_of(metric: Metric, value: float) -> LevelName | None:
-    """The highest level whose cut-off the value crosses, or None."""
-    reached = [name for name in metric.defined_levels() if metric.levels[name].holds(value)]
-    return reached[-1] if reached else None
-
-
-def near_miss_of(metric: Metric, value: float) -> LevelName | None:
-    """The highest level above the value's own whose cut-off is within the near-miss band of it, or None."""
-    if metric.near_miss is None:
-        return None
-    reached = level_of(metric, value)
-    floor = reached.rank if reached is not None else -1
-    missed = [
-        name
-        for name in metric.defined_levels()
-        if name.rank > floor and 0 <= metric.levels[name].gap(value) <= metric.near_miss.within + BAND_EPSILON
-    ]
-    return missed[-1] if missed else None
-
-
-@dataclass(frozen=True)
-class _Hit:
-    index: int
-    metric: Metric
-    level: LevelName | None
-    near_miss: LevelName | None
-    severity: Severity | None
-
-    def weight(self) -> tuple[int, int, int, int]:
-        # Most severe level first; between equal levels the worse severity, then a near miss, then policy order.
-        level = self.level.rank if self.level is not None else -1
-        sev = -severity_rank(self.severity) if self.severity is not None else -9
-        miss = self.near_miss.rank if self.near_miss is not None else -1
-        return (level, sev, miss, -self.index)
-
-
 def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decision:
     """Decide what one evaluation result means under the policy; the most severe matching metric decides."""
     require_aware(now)
-    hits: list[_Hit] = []
-    for index, metric in enumerate(policy.metrics):
-        if matches(metric, result):
-            level = level_of(metric, result.value)
-            severity = policy.categories[metric.category].levels[level].severity if level is not None else None
-            hits.append(_Hit(index, metric, level, near_miss_of(metric, result.value), severity))
+    hits = [
+        judge(
+            index,
+            metric,
+            value=result.value,
+            stderr=result.stderr,
+            samples=result.samples,
+            categories=policy.categories,
+        )
+        for index, metric in enumerate(policy.metrics)
+        if matches(metric, result)
+    ]
     if not hits:
         if result.source == "alertmanager":
             return _unmatched_alert(result, policy=policy, now=now)
@@ -192,7 +178,7 @@ def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decisio
             f"no metric in policy {policy.version} matches {result.source} task {result.task!r} metric "
             f"{result.metric!r}, so the result is stored and counted only.",
         )
-    best = max(hits, key=_Hit.weight)
+    best = max(hits, key=Hit.weight)
     metric, category = best.metric, policy.categories[best.metric.category]
     matched = tuple(hit.metric.id for hit in hits)
     family = model_family(result.model)
@@ -202,27 +188,31 @@ def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decisio
         tail = f"; {metric.id} decided over " + ", ".join(
             f"{hit.metric.id} ({hit.level.value if hit.level else 'no level'})" for hit in others
         )
+    shown = measured(result.value, result.stderr, result.samples)
     if best.level is None:
-        if best.near_miss is not None:
+        if best.unconfident is not None:
+            what = best.unconfident_text() + ", a near miss recorded for the digest"
+        elif best.near_miss is not None:
             cut = metric.levels[best.near_miss]
             what = f"is within {metric.near_miss.within if metric.near_miss else 0:g} of the {best.near_miss.value} "
             what += f"cut-off {cut}, a near miss recorded for the digest"
         else:
-            what = "crosses no cut-off"
-        sentence = f"{metric.id} = {result.value:g} on {family} {what}, so no incident is opened{tail}."
-        return _empty(policy, sentence, matched=matched, metric=metric, near_miss=best.near_miss)
+            what = "crosses no cut-off" + best.confidence_clause()
+        sentence = f"{metric.id} = {shown} on {family} {what}, so no incident is opened{tail}."
+        empty = _empty(policy, sentence, matched=matched, metric=metric, near_miss=best.near_miss)
+        return _with_evidence(empty, best)
     cut = metric.levels[best.level]
-    near = (
-        f", within reach of the {best.near_miss.value} cut-off {metric.levels[best.near_miss]}"
-        if best.near_miss
-        else ""
-    )
+    near = ""
+    if best.unconfident is not None:
+        near = ", and " + best.unconfident_text()
+    elif best.near_miss is not None:
+        near = f", within reach of the {best.near_miss.value} cut-off {metric.levels[best.near_miss]}"
     reached = category.levels[best.level]
     sentence = (
-        f"{metric.id} = {result.value:g} on {family} meets the {best.level.value} cut-off {cut} for "
-        f"{metric.category}{near}, so it is {reached.severity.value} for route {reached.route}{tail}."
+        f"{metric.id} = {shown} on {family} meets the {best.level.value} cut-off {cut}{best.confidence_clause()} "
+        f"for {metric.category}{near}, so it is {reached.severity.value} for route {reached.route}{tail}."
     )
-    return decide(
+    crossing = decide(
         policy=policy,
         now=now,
         category_id=metric.category,
@@ -236,6 +226,7 @@ def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decisio
         dedup_window=metric.dedup_window,
         explanation=sentence,
     )
+    return _with_evidence(crossing, best)
 
 
 def evaluate_report(report: Report, *, policy: Policy, now: datetime) -> Decision:
@@ -388,4 +379,15 @@ def _empty(
         policy_version=policy.version,
         policy_hash=policy.content_hash,
         explanation=explanation,
+    )
+
+
+def _with_evidence(decision: Decision, hit: Hit) -> Decision:
+    return replace(
+        decision,
+        value=hit.value,
+        stderr=hit.stderr,
+        samples=hit.samples,
+        confidence=hit.metric.confidence,
+        bound=hit.judged.bound,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +19,10 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.common.limits import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX, truncate
-from bot.common.vocabulary import CLOSED, Status
+from bot.common.vocabulary import CLOSED, Action, Status
 from bot.slack.ids import ActionId, BlockId
-from bot.slack.text import channel_link, mention, render, slack_date, slack_escape
-from db.models import Incident, IncidentDeadline
+from bot.slack.text import channel_link, crosswalk_line, mention, render, slack_date, slack_due, slack_escape
+from db.models import Incident, IncidentDeadline, TimelineEntry
 
 SEVERITY_BADGE = {"sev1": "🔴", "sev2": "🟠", "sev3": "🟡", "sev4": "🔵"}
 
@@ -47,28 +47,21 @@ def card_text(incident: Incident, *, redacted: bool = False) -> str:
     return render("slack/card_fallback.j2", incident=incident, redacted=redacted)
 
 
-def relative(due: datetime, now: datetime) -> str:
-    """'in 3h 20m' or 'overdue by 2d 1h': a countdown as of `now` (the card is re-rendered when timers fire)."""
-    seconds = int((due - now).total_seconds())
-    minutes = abs(seconds) // 60
-    days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
-    parts = [f"{days}d"] if days else []
-    if hours or days:
-        parts.append(f"{hours}h")
-    if not days:
-        parts.append(f"{mins}m")
-    span = " ".join(parts)
-    return f"in {span}" if seconds >= 0 else f"overdue by {span}"
-
-
 def incident_card(
     incident: Incident,
     *,
     deadlines: Sequence[IncidentDeadline] = (),
     now: datetime | None = None,
     redacted: bool = False,
+    crosswalk: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The incident card: everything a triager needs at a glance, with the buttons its status allows."""
+    """The incident card: everything a triager needs at a glance, with the buttons its status allows.
+
+    Every time on it is a Slack date token, shown in the reader's zone with a countdown their client works out,
+    so nothing on it goes stale between edits; `now` only decides what has already passed (an overdue ack). The
+    card is edited again when that changes: a deadline falls due, a page moves the ack deadline, a status changes.
+    `crosswalk` is what the policy mapped the incident's level to when it was opened (`crosswalk_of`).
+    """
     now = now or incident.updated_at
     if redacted:
         return _redacted_card(incident)
@@ -84,7 +77,8 @@ def incident_card(
     level = f"{incident.level or '—'} · {slack_escape(incident.category)}"
     ack = "—"
     if incident.status == "triggered" and incident.ack_due_at:
-        ack = f"{slack_date(incident.ack_due_at)} ({relative(incident.ack_due_at, now)})"
+        overdue = incident.ack_due_at <= now
+        ack = ("🚨 " if overdue else "") + due_text(incident.ack_due_at, overdue=overdue)
     elif incident.acknowledged_at:
         ack = f"acknowledged {slack_date(incident.acknowledged_at)}"
     paged = ", ".join(mention(user) for user in incident.paged[:8]) or "nobody yet"
@@ -103,16 +97,7 @@ def incident_card(
         SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields]),
     ]
     if deadlines:
-        lines = [
-            f"{'⏰' if d.status == 'running' else '🚨' if d.status == 'overdue' else '✅'} *{slack_escape(d.name)}* — "
-            + (
-                f"due {slack_date(d.due_at)} ({relative(d.due_at, now)})"
-                if d.status in ("running", "overdue")
-                else d.status
-            )
-            for d in deadlines[:10]
-        ]
-        blocks.append(section("\n".join(lines)))
+        blocks.append(section("\n".join(deadline_line(deadline, now) for deadline in deadlines[:10])))
     if incident.description:
         note = f"… _(truncated: {len(incident.description):,} characters in all; `show {incident.ref}`)_"
         blocks.append(section(truncate(slack_escape(incident.description), SECTION_TEXT_MAX, note)))
@@ -129,6 +114,9 @@ def incident_card(
         if incident.last_seen_at:
             grouped += f" · last seen {slack_date(incident.last_seen_at)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=grouped)]))
+    maps = crosswalk_line(crosswalk)
+    if maps:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(maps, 2000))]))
     context = f"Reported by {mention(incident.reporter)} · opened {slack_date(incident.created_at)}"
     if incident.deployment:
         context += f" · {slack_escape(incident.deployment)}"
@@ -141,6 +129,29 @@ def incident_card(
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.CARD_ACTIONS, elements=buttons))
     return as_dicts(blocks)
+
+
+def due_text(due: datetime, *, overdue: bool) -> str:
+    """'due Today 4:29 AM (in 13 minutes)', or 'overdue: was due …' once `due` has passed."""
+    return f"overdue: was due {slack_due(due)}" if overdue else f"due {slack_due(due)}"
+
+
+def deadline_line(deadline: IncidentDeadline, now: datetime) -> str:
+    """One deadline clock on the card: running, overdue (the deadline_due timer edits the card), met or waived."""
+    name = f"*{slack_escape(deadline.name)}*"
+    if deadline.status in ("running", "overdue"):
+        overdue = deadline.status == "overdue" or deadline.due_at <= now
+        return f"{'🚨' if overdue else '⏰'} {name} — {due_text(deadline.due_at, overdue=overdue)}"
+    return f"✅ {name} — {slack_escape(deadline.status)}"
+
+
+def crosswalk_of(timeline: Sequence[TimelineEntry]) -> dict[str, Any] | None:
+    """The crosswalk the policy gave the incident when it was opened (stored on its `create` entry)."""
+    for entry in timeline:
+        if entry.action == Action.CREATE:
+            found = entry.after.get("crosswalk")
+            return found if isinstance(found, dict) else None
+    return None
 
 
 def _redacted_card(incident: Incident) -> list[dict[str, Any]]:

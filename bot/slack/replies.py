@@ -10,7 +10,7 @@ from bot.common.errors import TripwireError
 from bot.common.limits import SECTION_TEXT_MAX
 from bot.incidents.outcomes import Audited, Changed, Detail, Help, Listing, Outcome, UnknownSubcommand, Withheld
 from bot.policy.oncall import RosterLine
-from bot.slack.blocks import text_blocks
+from bot.slack.blocks import crosswalk_of, text_blocks
 from bot.slack.text import render
 from db.models import IncidentDeadline
 
@@ -42,7 +42,7 @@ def command_reply(outcome: Outcome) -> Reply:
     if isinstance(outcome, Listing):
         text = render("slack/list.j2", incidents=outcome.incidents, scope=outcome.scope, limit=LIST_MAX)
     elif isinstance(outcome, Detail):
-        text = render("slack/show.j2", detail=outcome)
+        text = render("slack/show.j2", detail=outcome, crosswalk=crosswalk_of(outcome.timeline))
     elif isinstance(outcome, Withheld):
         text = render("slack/restricted.j2", incident=outcome.incident)
     elif isinstance(outcome, Audited):

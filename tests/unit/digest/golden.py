@@ -11,9 +11,9 @@ import pytest
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def check_golden(name: str, text: str) -> None:
-    """Fail with a unified diff when `text` differs from golden/<name> (write it first with UPDATE_GOLDEN=1)."""
-    path = GOLDEN / name
+def check_golden(name: str, text: str, *, folder: Path = GOLDEN) -> None:
+    """Fail with a unified diff when `text` differs from <folder>/<name> (write it first with UPDATE_GOLDEN=1)."""
+    path = folder / name
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_bytes(text.encode("utf-8"))
     expected = path.read_bytes().decode("utf-8") if path.exists() else ""

@@ -26,6 +26,8 @@ class Templates:
             lstrip_blocks=True,
             keep_trailing_newline=False,
             autoescape=False,
+            # Templates ship with the code: checking each file's mtime on every render is work on every answer.
+            auto_reload=False,
         )
         self._environment.filters.update(filters or {})
 

@@ -214,6 +214,14 @@ def link_results(*, session: Session, result_ids: Sequence[int], incident_id: in
         )
 
 
+def list_incident_results(*, session: Session, incident_id: int, limit: int) -> tuple[Sequence[EvalResult], int]:
+    """The first `limit` results that opened or joined an incident, earliest observed first, and how many there are."""
+    linked = EvalResult.incident_id == incident_id
+    total = session.exec(select(func.count()).select_from(EvalResult).where(linked)).one()
+    statement = select(EvalResult).where(linked).order_by(col(EvalResult.observed_at), col(EvalResult.id)).limit(limit)
+    return session.exec(statement).all(), int(total)
+
+
 def find_grouping_incident(*, session: Session, claim: DedupClaim, since: datetime) -> Incident | None:
     """The incident results under a locked claim join: its holder, if open and seen within the dedup window."""
     if claim.incident_id is None:

@@ -14,6 +14,7 @@ from bot.incidents import audit
 from bot.incidents.lifecycle import parse_ref, parse_severity
 from bot.incidents.outcomes import Audited, Changed, Help, Listing, Outcome, Roster, UnknownSubcommand, Withheld
 from bot.incidents.records import PermissionDenied
+from bot.incidents.report import EVIDENCE_MAX, ReportDraft, draft_report
 from bot.incidents.service import IncidentService
 from bot.policy.oncall import roster
 from bot.policy.values import parse_duration
@@ -35,6 +36,7 @@ USAGE = {
     "snooze": "snooze INC-42 DURATION reason",
     "oncall": "oncall",
     "audit": "audit [since YYYY-MM-DD]",
+    "report": "report INC-42",
     "help": "help",
 }
 ALIASES = {"acknowledge": "ack", "severity": "sev", "ls": "list"}
@@ -102,15 +104,39 @@ def execute(
     if name == "show":
         incident_id, _ = _ref_and_text(parsed, command)
         detail = incidents.get(incident_id=incident_id)
-        # A restricted incident's details are shown only in its own (private) channel.
-        if detail.incident.restricted and channel != detail.incident.channel_id:
-            return Withheld(detail.incident)
-        return detail
+        return Withheld(detail.incident) if _withheld(detail.incident, channel) else detail
     if name == "oncall":
         return Roster(roster(incidents.policy, at=now))
     if name == "audit":
         return _audit(parsed, actor=actor, incidents=incidents, command=command)
+    if name == "report":
+        return _report(parsed, incidents=incidents, now=now, channel=channel, command=command)
     return Changed(_change(parsed, actor=actor, incidents=incidents, command=command))
+
+
+def _withheld(incident: Incident, channel: str) -> bool:
+    """A restricted incident's details are shown only in its own (private) channel, whose members may see them."""
+    return incident.restricted and channel != incident.channel_id
+
+
+def _report(
+    parsed: Parsed, *, incidents: IncidentService, now: datetime, channel: str, command: str
+) -> ReportDraft | Withheld:
+    incident_id, _ = _ref_and_text(parsed, command)
+    detail = incidents.get(incident_id=incident_id)
+    # Checked before anything else is read or said, so a refusal tells a non-member nothing about its clocks.
+    if _withheld(detail.incident, channel):
+        return Withheld(detail.incident, subcommand="report")
+    evidence, total = incidents.evidence(incident_id=incident_id, limit=EVIDENCE_MAX)
+    return draft_report(
+        incident=detail.incident,
+        policy=incidents.policy,
+        deadlines=detail.deadlines,
+        timeline=detail.timeline,
+        evidence=evidence,
+        evidence_total=total,
+        now=now,
+    )
 
 
 def _audit(parsed: Parsed, *, actor: str, incidents: IncidentService, command: str) -> Audited:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.common.errors import InvalidInput
 from bot.incidents.audit import AuditSummary
+from bot.incidents.report import ReportDraft
 from bot.policy.oncall import RosterLine
 from db.models import Incident, IncidentDeadline, TimelineEntry
 
@@ -45,9 +46,10 @@ class Detail:
 
 @dataclass(frozen=True)
 class Withheld:
-    """`show` of a restricted incident outside its own channel: only where its details are."""
+    """`show` (or `report`) of a restricted incident outside its own channel: only where its details are."""
 
     incident: Incident
+    subcommand: str = "show"
 
 
 @dataclass(frozen=True)
@@ -71,4 +73,5 @@ class Audited:
     summary: AuditSummary
 
 
-Outcome = Help | Listing | Detail | Withheld | Roster | Changed | Audited
+# `report` answers with the draft itself (bot/incidents/report.py).
+Outcome = Help | Listing | Detail | Withheld | Roster | Changed | Audited | ReportDraft

@@ -31,7 +31,7 @@ from bot.policy.values import format_duration
 from db import queues
 from db import repositories as repo
 from db.engine import UnitOfWork
-from db.models import Incident, IncidentDeadline
+from db.models import EvalResult, Incident, IncidentDeadline
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,11 @@ class IncidentService:
                 timeline=repo.list_timeline(session=session, incident_id=incident_id),
                 deadlines=repo.list_deadlines(session=session, incident_id=incident_id),
             )
+
+    def evidence(self, *, incident_id: int, limit: int) -> tuple[Sequence[EvalResult], int]:
+        """The first `limit` evaluation results linked to an incident, and how many are linked in all."""
+        with self._uow.read() as session:
+            return repo.list_incident_results(session=session, incident_id=incident_id, limit=limit)
 
     def list(self, *, scope: str, user: str) -> Sequence[Incident]:
         """The newest incidents for `/incident list open|mine|all` (read without waiting on any writer)."""

@@ -9,6 +9,7 @@ from typing import Any
 from bot.common.errors import TripwireError
 from bot.common.limits import SECTION_TEXT_MAX
 from bot.incidents.outcomes import Audited, Changed, Detail, Help, Listing, Outcome, UnknownSubcommand, Withheld
+from bot.incidents.report import ReportDraft
 from bot.policy.oncall import RosterLine
 from bot.slack.blocks import crosswalk_of, text_blocks
 from bot.slack.text import render
@@ -44,9 +45,13 @@ def command_reply(outcome: Outcome) -> Reply:
     elif isinstance(outcome, Detail):
         text = render("slack/show.j2", detail=outcome, crosswalk=crosswalk_of(outcome.timeline))
     elif isinstance(outcome, Withheld):
-        text = render("slack/restricted.j2", incident=outcome.incident)
+        text = render("slack/restricted.j2", incident=outcome.incident, subcommand=outcome.subcommand)
     elif isinstance(outcome, Audited):
         text = render("slack/audit.j2", summary=outcome.summary)
+    elif isinstance(outcome, ReportDraft):
+        # One ephemeral message of sections (text_blocks): the draft is read and copied from Slack, so no file upload
+        # (that would be a shared, stored file in a channel); its lists are bounded to stay well inside 50 blocks.
+        text = render("slack/report.j2", draft=outcome)
     else:
         text = oncall_text(outcome.roster)
     return Reply(text, text_blocks(text))

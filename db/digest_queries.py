@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Text, cast, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from db.models import Digest, EvalResult, Incident, IncidentDeadline, PolicyVersion
+from db.models import Digest, EvalResult, Incident, IncidentDeadline, PolicyVersion, TimelineEntry
 
 
 class IncidentFacts(NamedTuple):
@@ -178,3 +178,37 @@ def has_digest(*, session: Session, kind: str, period_start: datetime) -> bool:
     """Whether the period of this kind starting at `period_start` has been drafted (the unique key of a digest)."""
     statement = select(Digest.id).where(Digest.kind == kind, Digest.period_start == period_start).limit(1)
     return session.exec(statement).first() is not None
+
+
+class ConfirmationFacts(NamedTuple):
+    """A person's word on an incident's timeline that a mitigation is in place (mitigate) or it is dealt with."""
+
+    incident_id: int
+    action: str
+    actor: str
+    at: datetime
+    note: str
+
+
+_CONFIRMATION_COLUMNS = tuple(getattr(TimelineEntry, name) for name in ConfirmationFacts._fields)
+
+
+def list_confirmations(
+    *, session: Session, incident_ids: Sequence[int], actions: Sequence[str], end: datetime
+) -> list[ConfirmationFacts]:
+    """Timeline entries of these actions before `end` for these incidents: one query per 1,000 ids, by incident."""
+    wanted = sorted(set(incident_ids))
+    out: list[ConfirmationFacts] = []
+    # In chunks: a long IN list hits SQLite's bound-parameter limit.
+    for first in range(0, len(wanted), 1000):
+        statement = (
+            sa_select(*_CONFIRMATION_COLUMNS)
+            .where(
+                col(TimelineEntry.incident_id).in_(wanted[first : first + 1000]),
+                col(TimelineEntry.action).in_(tuple(actions)),
+                col(TimelineEntry.at) < end,
+            )
+            .order_by(col(TimelineEntry.incident_id), col(TimelineEntry.seq))
+        )
+        out.extend(ConfirmationFacts._make(row) for row in session.connection().execute(statement))
+    return out

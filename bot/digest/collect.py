@@ -8,8 +8,10 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from bot.common.vocabulary import Action
 from bot.digest.inputs import (
     CategoryInfo,
+    Confirmation,
     DeadlineRow,
     DigestInput,
     IncidentRow,
@@ -116,6 +118,15 @@ def collect(*, session: Session, period: Period, policy: Policy, generated_at: d
         if row.policy_metric is not None
     ]
     last_report = repo.last_digest(session=session, kind="risk-report")
+    confirmations: tuple[Confirmation, ...] = ()
+    if period.kind == "risk-report":
+        # One query per 1,000 incidents the report can show, not one per incident.
+        confirmations = tuple(
+            Confirmation(f"INC-{c.incident_id}", c.action, c.actor, c.at, c.note)
+            for c in queries.list_confirmations(
+                session=session, incident_ids=list(rows), actions=(Action.MITIGATE, Action.RESOLVE), end=period.end
+            )
+        )
     return DigestInput(
         period=period,
         previous=previous,
@@ -158,6 +169,7 @@ def collect(*, session: Session, period: Period, policy: Policy, generated_at: d
         ),
         last_report_end=last_report.period_end if last_report is not None else None,
         unmatched=_unmatched(session, policy, period),
+        confirmations=confirmations,
     )
 
 

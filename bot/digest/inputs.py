@@ -75,6 +75,17 @@ class ResultRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirmation:
+    """Someone's word on an incident's timeline: a mitigation is in place (mitigate), or it is dealt with (resolve)."""
+
+    incident_ref: str
+    action: str
+    actor: str
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesPoint:
     """One value of a tracked metric."""
 
@@ -151,3 +162,5 @@ class DigestInput:
     last_report_end: datetime | None = None
     notes: dict[str, str] = field(default_factory=dict)
     unmatched: tuple[UnmatchedInput, ...] = ()
+    # Read for the risk report only (the weekly digest does not show them).
+    confirmations: tuple[Confirmation, ...] = ()

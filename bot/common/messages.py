@@ -28,15 +28,22 @@ class _CardMessage:
     channel: str
     # The copy of a restricted incident's card in the triage channel: it shows that the incident exists, and where.
     redacted: bool = False
+    # Queued by a person's action (a click, a command), not by the bot: someone is looking at the card for it.
+    by_person: bool = False
 
     def payload(self) -> dict[str, Any]:
         """What the row stores besides the address."""
-        return {"redacted": True} if self.redacted else {}
+        return {name: True for name in ("redacted", "by_person") if getattr(self, name)}
 
     @classmethod
     def from_row(cls, row: StoredMessage) -> Self:
         """The message a stored row holds."""
-        return cls(incident_id=row.incident_id or 0, channel=row.channel, redacted=bool(row.payload.get("redacted")))
+        return cls(
+            incident_id=row.incident_id or 0,
+            channel=row.channel,
+            redacted=bool(row.payload.get("redacted")),
+            by_person=bool(row.payload.get("by_person")),
+        )
 
 
 @dataclass(frozen=True)

@@ -41,13 +41,18 @@ def snapshot(incident: Incident) -> dict[str, Any]:
     return values
 
 
-def enqueue_card_update(session: Session, incident: Incident, now: datetime) -> None:
-    """Queue an in-place edit of the card (and of its redacted copy for a restricted incident)."""
+def enqueue_card_update(session: Session, incident: Incident, now: datetime, *, by_person: bool = False) -> None:
+    """Queue an in-place edit of the card (and of its redacted copy for a restricted incident).
+
+    `by_person`: a person's action asked for it, so the outbox sends it ahead of the bot's own edits.
+    """
     assert incident.id is not None
-    card = CardUpdate(incident_id=incident.id, channel=incident.channel_id or "")
+    card = CardUpdate(incident_id=incident.id, channel=incident.channel_id or "", by_person=by_person)
     queues.enqueue_message(session=session, message=card, now=now)
     if incident.redacted_channel_id:
-        redacted = CardUpdate(incident_id=incident.id, channel=incident.redacted_channel_id, redacted=True)
+        redacted = CardUpdate(
+            incident_id=incident.id, channel=incident.redacted_channel_id, redacted=True, by_person=by_person
+        )
         queues.enqueue_message(session=session, message=redacted, now=now)
 
 
@@ -87,7 +92,7 @@ def record(
         line = ThreadLine(incident_id=incident.id, channel=incident.channel_id or "", timeline_entry_id=entry.id)
         queues.enqueue_message(session=session, message=line, now=now)
     if changed:
-        enqueue_card_update(session, incident, now)
+        enqueue_card_update(session, incident, now, by_person=actor != SYSTEM_ACTOR)
     return entry
 
 

@@ -20,12 +20,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.common.clock import Clock, system_clock
-from bot.common.messages import ParkedNotice
+from bot.common.messages import CardUpdate, ParkedNotice
 from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall
 from bot.slack.lookup import find_posted, tagged
-from bot.slack.pacing import UPLOAD, Pacer
+from bot.slack.pacing import EDIT_RESERVE, UPLOAD, Pacer
 from db import queues
 from db.engine import UnitOfWork
+from db.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -226,7 +227,7 @@ class Outbox:
                     break
                 if message.id in busy:
                     continue
-                wait = self._pace(message.kind, message.channel)
+                wait = self._pace(message)
                 if wait > 0:
                     paced = wait if paced is None else min(paced, wait)
                     continue
@@ -241,12 +242,14 @@ class Outbox:
                 claimed.append(message.id)
         return claimed, paced
 
-    def _pace(self, kind: str, channel: str) -> float:
+    def _pace(self, message: OutboxMessage) -> float:
         """Take the message's share of Slack's limits (0), or how long until there is room for it."""
-        route = CALLS.get(kind)
+        route = CALLS.get(message.kind)
         if route is None:
             return 0.0  # parked on delivery without a call
-        return self._pacer.acquire(route.method, channel)
+        # The bot's own card edits leave part of chat.update's quota for the edits people's clicks wait for.
+        background = message.kind == CardUpdate.kind and not message.payload.get("by_person")
+        return self._pacer.acquire(route.method, message.channel, reserve=EDIT_RESERVE if background else 0.0)
 
     def _deliver_one(self, message_id: int) -> PassResult:
         """Deliver one claimed message and record the outcome; what happened, counted."""

@@ -31,6 +31,8 @@ TIER_4 = Limit(per_minute=100, burst=50)
 # reference page puts at "several hundred messages per minute".
 POST_WORKSPACE = Limit(per_minute=300, burst=60)
 POST_BURST = 3
+# Of chat.update's Tier 3 burst (25), what background card edits leave for the edits people's clicks are waiting for.
+EDIT_RESERVE = 10
 
 # Each method's tier, as its reference page (https://docs.slack.dev/reference/methods/<method>) lists it.
 METHOD_LIMITS: dict[str, Limit] = {
@@ -100,17 +102,24 @@ class Pacer:
         self._buckets: dict[Key, _Bucket] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, method: str, channel: str, *, cost: int = 1) -> float:
-        """Take what one call of `method` to `channel` costs and return 0, or take nothing and return the wait."""
+    def acquire(self, method: str, channel: str, *, cost: int = 1, reserve: float = 0.0) -> float:
+        """Take what one call of `method` to `channel` costs and return 0, or take nothing and return the wait.
+
+        `reserve`: tokens the call must leave in the method's workspace bucket. Background edits (a card refreshed
+        after a page, a storm's counts) leave room there for the edit a person's click is waiting to see.
+        """
         with self._lock:
             now = self._clock()
-            needs = [(self._bucket(key, now), amount) for key, amount in self._costs(method, channel, cost)]
-            for bucket, _ in needs:
+            needs = [
+                (self._bucket(key, now), amount, reserve if key[1] is None else 0.0)
+                for key, amount in self._costs(method, channel, cost)
+            ]
+            for bucket, _, _ in needs:
                 bucket.refill(now)
-            wait = max((bucket.wait(now, amount) for bucket, amount in needs), default=0.0)
+            wait = max((bucket.wait(now, amount + kept) for bucket, amount, kept in needs), default=0.0)
             if wait > 0:
                 return wait
-            for bucket, amount in needs:
+            for bucket, amount, _ in needs:
                 bucket.tokens -= amount
             return 0.0
 
@@ -146,4 +155,15 @@ class Pacer:
         return bucket
 
 
-__all__ = ["METHOD_LIMITS", "PER_CHANNEL", "POST_BURST", "TIER_2", "TIER_3", "TIER_4", "UPLOAD", "Limit", "Pacer"]
+__all__ = [
+    "EDIT_RESERVE",
+    "METHOD_LIMITS",
+    "PER_CHANNEL",
+    "POST_BURST",
+    "TIER_2",
+    "TIER_3",
+    "TIER_4",
+    "UPLOAD",
+    "Limit",
+    "Pacer",
+]

@@ -40,6 +40,9 @@ MESSAGES = [
     pytest.param(CardPost(incident_id=7, channel="C0TRIAGE", redacted=True), {"redacted": True}, id="card-redacted"),
     pytest.param(CardUpdate(incident_id=7, channel="C0TRIAGE"), {}, id="card-update"),
     pytest.param(
+        CardUpdate(incident_id=7, channel="C0TRIAGE", by_person=True), {"by_person": True}, id="card-update-by-person"
+    ),
+    pytest.param(
         ThreadLine(incident_id=7, channel="C0TRIAGE", timeline_entry_id=3), {"timeline_entry_id": 3}, id="thread"
     ),
     pytest.param(DigestReview(digest_id=2, channel="C0REVIEW"), {"id": 2}, id="digest-review"),

@@ -128,3 +128,17 @@ def test_a_method_missing_from_the_table_gets_tier_2(clock: FakeClock) -> None:
 @pytest.mark.parametrize("kind", sorted(CALLS))
 def test_every_outbox_kind_calls_a_paced_method(kind: str) -> None:
     assert CALLS[kind].method in {*METHOD_LIMITS, UPLOAD}
+
+
+def test_a_background_edit_leaves_the_reserve_for_a_persons_edit(clock: FakeClock) -> None:
+    from bot.slack.pacing import EDIT_RESERVE
+
+    pacer = Pacer(clock=clock)
+    background = 0
+    while pacer.acquire("chat.update", GENERAL, reserve=EDIT_RESERVE) == 0:
+        background += 1
+    # The bot's own edits stop with the reserve still in the bucket ...
+    assert background == TIER_3.burst - EDIT_RESERVE
+    # ... so a click's edit goes at once, as many times as the reserve holds, and only then waits for Slack's pace.
+    assert [pacer.acquire("chat.update", ONCALL) for _ in range(EDIT_RESERVE)] == [0.0] * EDIT_RESERVE
+    assert pacer.acquire("chat.update", ONCALL) > 0

@@ -14,6 +14,8 @@ from db.types import UTCDateTime
 # index only when its WHERE has this very condition, with the values written in (not bound parameters).
 OPEN_STATUSES = ("triggered", "acknowledged", "mitigated")
 OPEN_WHERE = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))
+# An outbox message not yet sent (or failed for good): the rows the delivery worker's claim looks among.
+OUTBOX_UNSENT_WHERE = "status IN ('pending', 'sending')"
 # A result that crossed a level or fell in a near-miss band; the digest's flagged-results query repeats it.
 FLAGGED_WHERE = "level IS NOT NULL OR near_miss IS NOT NULL"
 
@@ -116,7 +118,17 @@ class OutboxMessage(SQLModel, table=True):
     """A Slack call that must not be lost, written in the same transaction as the change it reports."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # Each channel's head among its unsent messages (db/queues.py claim_due_outbox), found without a scan.
+        Index(
+            "ix_outbox_unsent_channel",
+            "channel",
+            "id",
+            sqlite_where=text(OUTBOX_UNSENT_WHERE),
+            postgresql_where=text(OUTBOX_UNSENT_WHERE),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=30)

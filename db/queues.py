@@ -88,16 +88,6 @@ def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence
     return session.exec(statement).all()
 
 
-def earlier_unsent_in_channel(*, session: Session, channel: str, before_id: int) -> bool:
-    """Whether an older message to the same channel is still unsent (order per channel is kept)."""
-    statement = select(OutboxMessage.id).where(
-        OutboxMessage.channel == channel,
-        col(OutboxMessage.status).in_(UNSENT),
-        col(OutboxMessage.id) < before_id,
-    )
-    return session.exec(statement.limit(1)).first() is not None
-
-
 def count_outbox(*, session: Session, status: str) -> int:
     """How many outbox messages have a status (for /metrics and tests)."""
     statement = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == status)

@@ -92,3 +92,9 @@ def list_triaged_series(
         statement = statement.where(col(EvalResult.observed_at) >= since)
     rows = session.exec(statement.order_by(col(EvalResult.observed_at).desc()).limit(limit)).all()
     return [(row[0], row[1], row[2]) for row in reversed(rows)]
+
+
+def count_untriaged(*, session: Session) -> int:
+    """How many stored results wait for the triage worker (the partial index on untriaged rows counts them)."""
+    statement = select(func.count()).select_from(EvalResult).where(col(EvalResult.triaged_at).is_(None))
+    return int(session.exec(statement).one())

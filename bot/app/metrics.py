@@ -14,6 +14,7 @@ from bot.policy.store import PolicyStore
 from db.engine import UnitOfWork
 from db.queues import count_outbox
 from db.repositories import count_incidents_by_status, count_results_by_match
+from db.triage_queue import count_untriaged
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
@@ -21,7 +22,7 @@ OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 
 class TripwireCollector(Collector):
     """Timer passes of this process, the outbox by status (parked = failed), incidents by status, stored results
-    matched or unmatched by the policy, and the policy in force."""
+    matched or unmatched by the policy, results waiting for triage, and the policy in force."""
 
     def __init__(self, *, uow: UnitOfWork, timers: TimerService, policies: PolicyStore) -> None:
         self._uow = uow
@@ -39,14 +40,20 @@ class TripwireCollector(Collector):
             "Stored eval results by whether a policy metric matched them on arrival.",
             labels=["outcome"],
         )
-        with self._uow() as session:
+        backlog = GaugeMetricFamily(
+            "tripwire_triage_backlog", "Stored results waiting for the triage worker (all replicas)."
+        )
+        # A scrape only reads: it never waits on a writer nor holds one up.
+        with self._uow.read() as session:
             for status in OUTBOX_STATUSES:
                 outbox.add_metric([status], count_outbox(session=session, status=status))
             for status, count in sorted(count_incidents_by_status(session=session).items()):
                 incidents.add_metric([status], count)
             for outcome, count in sorted(count_results_by_match(session=session).items()):
                 results.add_metric([outcome], count)
+            backlog.add_metric([], count_untriaged(session=session))
         yield outbox
+        yield backlog
         yield incidents
         yield results
         # An info metric is exposed as the gauge tripwire_policy_info{version="..."} 1.

@@ -61,3 +61,20 @@ def test_policy_version_label_is_escaped(
     assert 'tripwire_policy_info{version="it-1 \\"quoted\\" back\\\\slash\\nnew line"} 1.0\n' in exposition
     [info] = samples(exposition)["tripwire_policy_info"]
     assert info.labels == {"version": version} and info.value == 1.0
+
+
+def test_triage_backlog_counts_results_stored_but_not_yet_triaged(slack: LocalSlack, bot: Tripwire) -> None:
+    from tests.integration.test_triage_worker import crossing, store
+
+    def backlog() -> float:
+        assert slack.request_url is not None
+        found = samples(httpx.get(slack.request_url.removesuffix("/slack/events") + "/metrics").text)
+        [sample] = found["tripwire_triage_backlog"]
+        return sample.value
+
+    assert backlog() == 0.0
+    # The fast path stores and answers; this bot runs no background worker, so the results wait.
+    assert store(bot, [crossing(key, f"backlog-{key}") for key in range(7)]) == 7
+    assert backlog() == 7.0
+    assert bot.triage.drain() == 7
+    assert backlog() == 0.0

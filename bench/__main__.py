@@ -145,20 +145,11 @@ def table_rows(results: dict[str, Any]) -> list[Row]:
         rows.append(
             (f"storm {one['results']:,} results/1 key: Slack calls", engine, "-", one["slack_calls"], None, None, "")
         )
-        rows.append(
-            (
-                f"storm {many['keys']:,} keys: cards (missing)",
-                engine,
-                "-",
-                many["cards"],
-                many["missing"],
-                None,
-                "missing = 0",
-            )
-        )
-        rows.append(
-            (f"storm {many['keys']:,} keys: s to last card", engine, "-", many["seconds_to_last_card"], None, None, "")
-        )
+        keys = f"storm {many['keys']:,} keys"
+        rows.append((f"{keys}: cards in {many['watched_s']} s", engine, "-", many["cards"], None, None, ""))
+        rows.append((f"{keys}: cards/s (Slack: ~1/s/channel)", engine, "-", many["cards_per_s"], None, None, ""))
+        rows.append((f"{keys}: queued, not yet sent", engine, "-", many["queued"], None, None, ""))
+        rows.append((f"{keys}: lost", engine, "-", many["lost"], None, None, "= 0"))
     digest = results.get("digest")
     if digest:
         seconds, base = float(digest.get("seconds", 0.0)), float(digest.get("baseline_seconds", 0.0))

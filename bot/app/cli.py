@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -16,7 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from bot.app import logs
-from bot.app.config import ConfigError, Settings
+from bot.app.config import DEV_DATABASE_URL, ConfigError, Settings
 from bot.common.errors import TripwireError
 
 if TYPE_CHECKING:
@@ -265,6 +266,10 @@ def _find_files(paths: Sequence[str], *, kind: str) -> Iterator[Path]:
 def _digest_preview(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app.wiring import build_core
 
+    if args.dev:
+        # The database `tripwire dev` runs on: DATABASE_URL when set (dev honours it too), else its own file.
+        url = settings.database_url if "DATABASE_URL" in os.environ else DEV_DATABASE_URL
+        settings = settings.model_copy(update={"database_url": url})
     core = build_core(settings)
     try:
         print(core.digests.preview(args.kind, containing=_parse_since(args.period), fmt=args.format))
@@ -338,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--kind", choices=["weekly", "risk-report"], default="weekly")
     preview.add_argument("--period", help="a date inside the period (default: the last complete one)")
     preview.add_argument("--format", choices=["slack", "md", "html"], default="md")
+    preview.add_argument("--dev", action="store_true", help="read the database `tripwire dev` uses")
     preview.set_defaults(run=_digest_preview)
 
     audit = sub.add_parser("audit", help="the tamper-evident timeline")

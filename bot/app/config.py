@@ -13,6 +13,9 @@ PLACEHOLDER_MARKS = ("…", "...", "<", ">", "your-", "your_")
 # A token that is only its kind's prefix (`xoxb-`) was never filled in.
 PREFIXES = frozenset({"xoxb", "xoxp", "xapp"})
 
+# `tripwire dev` keeps its own database unless DATABASE_URL is set; `tripwire digest preview --dev` reads it.
+DEV_DATABASE_URL = "sqlite:///var/dev.db"
+
 
 def is_placeholder(value: str) -> bool:
     """True for an unset value, a known placeholder, or one still carrying an example's marks."""

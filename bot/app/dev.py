@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from bot.app.asgi import Tripwire, create_app
-from bot.app.config import Settings
+from bot.app.config import DEV_DATABASE_URL, Settings
 from bot.policy.document import Policy
 from bot.policy.store import BUNDLED_POLICY
 from bot.slack.manifest import build_manifest
@@ -156,7 +156,7 @@ def build_dev(settings: Settings, *, host: str = "127.0.0.1", port: int = 0) -> 
         if scratch is not None:
             scratch.cleanup()
         raise
-    database_url = settings.database_url if "DATABASE_URL" in os.environ else "sqlite:///var/dev.db"
+    database_url = settings.database_url if "DATABASE_URL" in os.environ else DEV_DATABASE_URL
     bot_settings = settings.model_copy(
         update={
             "slack_bot_token": bot_token,

@@ -34,7 +34,7 @@ from bot.digest.inputs import (
     DigestInput,
 )
 from bot.digest.risk import RiskContext
-from bot.digest.summary import risk_numbers, risk_summary, weekly_numbers, weekly_summary
+from bot.digest.summary import risk_summary, weekly_summary
 from bot.digest.views import (
     DigestContent,
 )
@@ -49,7 +49,6 @@ def build_weekly(data: DigestInput) -> DigestContent:
         kind="weekly",
         title=f"Weekly risk digest · {base.period_label}",
         summary=weekly_summary(base),
-        key_numbers=weekly_numbers(base),
     )
 
 
@@ -65,7 +64,6 @@ def build_risk_report(data: DigestInput) -> DigestContent:
         kind="risk-report",
         title=f"Risk report draft · {base.period_label}",
         summary=risk_summary(base, threats, deviations, changes),
-        key_numbers=risk_numbers(threats, deviations, changes),
         threats=threats,
         deviations=deviations,
         changes=changes,

@@ -73,6 +73,7 @@ class DigestContext:
         for series in data.series:
             if series.category in self.restricted_categories:
                 hidden.update(p.model_family for p in series.points)
+                hidden.update(d.model_family for d in series.history)
         for result in (*data.crossings, *data.near_misses):
             if self._result_restricted(result):
                 hidden.add(result.model_family)
@@ -114,7 +115,7 @@ class DigestContext:
     # -- sections shared by both kinds
 
     def common(self) -> DigestContent:
-        """Every section both kinds share; title, summary and key numbers are filled in by the builder."""
+        """Every section both kinds share; title and summary are filled in by the builder."""
         data = self.data
         overdue, due_soon, met_late = self.deadline_views()
         previous = [i for i in data.previous_incidents if data.previous.start <= i.created_at < data.previous.end]
@@ -130,7 +131,6 @@ class DigestContext:
             policy_version=data.policy_version,
             summary="",
             decisions=self.decisions(),
-            key_numbers=(),
             new_counts=count_table(data.new_incidents),
             open_counts=count_table(data.open_incidents),
             time_to_ack=median_change(
@@ -148,6 +148,7 @@ class DigestContext:
             trends=tuple(self.view(i) for i in sorted(data.new_incidents, key=order) if i.source == "trend"),
             policy_changes=tuple(self.policy_view(c) for c in sorted(data.policy_changes, key=loaded)),
             charts=self.charts(),
+            no_data=tuple(sorted(s.metric_id for s in data.series if not s.points)),
             notes=tuple(sorted(data.notes.items())),
             unmatched=tuple(sorted(data.unmatched, key=lambda u: (-u.count, u.source, u.task, u.scorer, u.metric))),
         )
@@ -236,9 +237,11 @@ class DigestContext:
         return tuple(sorted(out, key=lambda g: (g.metric_id, g.model_family, g.band)))
 
     def charts(self) -> tuple[Chart, ...]:
+        # A metric with no result in the whole history window is listed (no_data), not drawn as an empty frame.
         return tuple(
             render_chart(self.redacted_series(s), period=self.period)
             for s in sorted(self.data.series, key=lambda s: s.metric_id)
+            if s.points or s.history
         )
 
     def redacted_series(self, series: MetricSeries) -> MetricSeries:
@@ -248,7 +251,10 @@ class DigestContext:
             dataclasses.replace(p, model_family=self.family(p.model_family, restricted=True), checkpoint="")
             for p in series.points
         )
-        return dataclasses.replace(series, points=points)
+        history = tuple(
+            dataclasses.replace(d, model_family=self.family(d.model_family, restricted=True)) for d in series.history
+        )
+        return dataclasses.replace(series, points=points, history=history)
 
     # -- what needs a decision
 
@@ -266,8 +272,9 @@ class DigestContext:
         for row in sorted((i for i in still_open if i.level == "threshold"), key=order):
             if self._decision_taken(row.ref):
                 continue
-            due = self._decision_due(row.ref)
-            what = f"capability decision due {due}" if due else "capability decision needed"
+            # Name the clock that asks, so a reader can tell a capability decision from, say, an SB 53 report.
+            clock = self._decision_clock(row.ref)
+            what = f"{clock.name} clock due {self.when(clock.due_at)}" if clock else "no decision clock is running"
             items.append(f"{named(row.ref, self.view(row).label)}: threshold level reached ({row.severity}); {what}")
         return items
 
@@ -279,7 +286,7 @@ class DigestContext:
             label, _ = self.label(clock.incident_ref)
             span = format_seconds((self.end - clock.due_at).total_seconds())
             items.append(
-                f"{named(clock.incident_ref, label)}: {clock.name} deadline overdue by {span} at period end "
+                f"{named(clock.incident_ref, label)}: {clock.name} overdue by {span} at period end "
                 f"(was due {self.when(clock.due_at)})"
             )
         return items
@@ -294,7 +301,12 @@ class DigestContext:
             if answered is not None and answered < self.end:
                 continue
             view = self.view(row)
-            due = f"ack was due {self.when(row.ack_due_at)}" if row.ack_due_at else f"opened {view.opened}"
+            if row.ack_due_at is None:
+                due = f"opened {view.opened}"
+            else:
+                # An incident opened just before the period end may not be due yet: no "was due" in the future.
+                tense = "was due" if row.ack_due_at < self.end else "due"
+                due = f"ack {tense} {self.when(row.ack_due_at)}"
             items.append(f"{named(row.ref, view.label)}: {row.severity} not acknowledged at period end ({due})")
         return items
 
@@ -314,18 +326,19 @@ class DigestContext:
     def _decision_taken(self, ref: str) -> bool:
         return any(d.status == "met" for d in self._decision_clocks().get(ref, ()))
 
-    def _decision_due(self, ref: str) -> str:
+    def _decision_clock(self, ref: str) -> DeadlineRow | None:
         for row in self._decision_clocks().get(ref, ()):
-            if row.closed_at is None:
-                return self.when(row.due_at)
-        return ""
+            if row.closed_at is None and row.status != "cancelled":
+                return row
+        return None
 
     def _decision_clocks(self) -> dict[str, list[DeadlineRow]]:
         # Grouped once by incident, in their order: asked per open threshold incident, a scan each would be quadratic.
         if self._decisions is None:
             self._decisions = {}
             for row in self.data.deadlines:
-                if "decision" in row.name:
+                # Policy clocks are named by people ("Capability decision"); a report clock never says "decision".
+                if "decision" in row.name.lower():
                     self._decisions.setdefault(row.incident_ref, []).append(row)
         return self._decisions
 

@@ -222,3 +222,16 @@ def one_line(text: str) -> str:
 def plural(n: int, one: str, many: str, *, bare: bool = False) -> str:
     word = one if n == 1 else many
     return word if bare else f"{n} {word}"
+
+
+# A model's history shows at most this many values in full; longer ones keep the first and the latest few.
+HISTORY_SHOWN = 8
+
+
+def history_text(values: Sequence[float]) -> str:
+    """Values oldest first as '0.7 → 0.72 → 0.74'; a long run as its first two, '…', its last five, low and high."""
+    shown = [f"{v:.4g}" for v in values]
+    if len(shown) <= HISTORY_SHOWN:
+        return " → ".join(shown)
+    head, tail = shown[:2], shown[-(HISTORY_SHOWN - 3) :]
+    return " → ".join([*head, "…", *tail]) + f" (low {min(values):.4g}, high {max(values):.4g})"

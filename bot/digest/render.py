@@ -6,9 +6,11 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from typing import Any, Literal
+
+from markupsafe import Markup, escape
 
 from bot.common.templates import Templates
 from bot.digest.measures import one_line
@@ -61,6 +63,8 @@ def render_digest(
             d=digest,
             summary=summary_shown(digest, summary_override),
             chart_src=sources,
+            summary_md=summary_markdown(summary_shown(digest, summary_override)),
+            summary_html=summary_html(summary_shown(digest, summary_override)),
             md=md_escape,
             cell=md_cell,
             num=number,
@@ -72,7 +76,42 @@ def render_digest(
 
 def md_escape(value: object) -> str:
     """Backslash-escape the characters Markdown would read as formatting, links or HTML."""
-    return re.sub(r"([\\`*_\[\]<>|#~])", r"\\\1", one_line(str(value)))
+    return _md_chars(one_line(str(value)))
+
+
+def _md_chars(text: str) -> str:
+    return re.sub(r"([\\`*_\[\]<>|#~])", r"\\\1", text)
+
+
+# Slack mrkdwn emphasis as Slack reads it (and localslack): *bold*, _italic_, ~strike~ on one line, the markers
+# touching the text inside and standing apart from the words outside. Reviewers write the summary in Slack.
+_EMPHASIS = re.compile(
+    r"(?<![\w*])\*(?P<bold>[^\s*](?:[^*\n]*?[^\s*])?)\*(?![\w*])"
+    r"|(?<![\w_])_(?P<italic>[^\s_](?:[^_\n]*?[^\s_])?)_(?![\w_])"
+    r"|(?<![\w~])~(?P<strike>[^\s~](?:[^~\n]*?[^\s~])?)~(?![\w~])"
+)
+_MARKDOWN = {"bold": "**{}**", "italic": "*{}*", "strike": "~~{}~~"}
+_HTML = {"bold": "<strong>{}</strong>", "italic": "<em>{}</em>", "strike": "<s>{}</s>"}
+
+
+def _emphasis(text: str, escape_text: Callable[[str], str], wrap: Mapping[str, str]) -> str:
+    out, pos = [], 0
+    for match in _EMPHASIS.finditer(text):
+        kind = str(match.lastgroup)
+        out += [escape_text(text[pos : match.start()]), wrap[kind].format(escape_text(match[kind]))]
+        pos = match.end()
+    out.append(escape_text(text[pos:]))
+    return "".join(out)
+
+
+def summary_markdown(text: str) -> str:
+    """The summary (Slack mrkdwn, perhaps a reviewer's) in Markdown: its emphasis kept, everything else escaped."""
+    return _emphasis(one_line(text), _md_chars, _MARKDOWN)
+
+
+def summary_html(text: str) -> Markup:
+    """The summary (Slack mrkdwn, perhaps a reviewer's) as HTML: its emphasis kept, everything else escaped."""
+    return Markup(_emphasis(one_line(text), lambda part: str(escape(part)), _HTML))
 
 
 def md_cell(value: object) -> str:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+from bot.common.vocabulary import Action
 
 # ---------------------------------------------------------------------------------------------------------------
 # Building
 from bot.digest.context import DigestContext
 from bot.digest.inputs import (
+    Confirmation,
+    DigestInput,
     IncidentRow,
+    SeriesPoint,
 )
 from bot.digest.measures import (
     comparison_text,
+    history_text,
     line_names,
     loaded,
     one_line,
@@ -37,6 +42,10 @@ from bot.digest.views import (
 
 class RiskContext(DigestContext):
     """The digest context with the risk report's sections."""
+
+    def __init__(self, data: DigestInput) -> None:
+        super().__init__(data)
+        self._confirmed: dict[str, list[Confirmation]] | None = None
 
     def threats(self, base: DigestContent) -> tuple[Threat, ...]:
         infos = {c.id: c for c in self.data.categories}
@@ -72,14 +81,14 @@ class RiskContext(DigestContext):
         rows = []
         restricted = category in self.restricted_categories
         for series in sorted((s for s in self.data.series if s.category == category), key=lambda s: s.metric_id):
-            latest: dict[str, Any] = {}
+            history: dict[str, list[SeriesPoint]] = {}
             for point in series.points:
-                current = latest.get(point.model_family)
-                if current is None or point.observed_at >= current.observed_at:
-                    latest[point.model_family] = point
+                history.setdefault(point.model_family, []).append(point)
             lines_text = " · ".join(f"{n} {comparison_text(series, n)}" for n in line_names(series))
-            for family in sorted(latest):
-                point = latest[family]
+            for family in sorted(history):
+                # Stable sort: points at the same time keep the order they were stored in, the last being the latest.
+                points = sorted(history[family], key=lambda p: p.observed_at)
+                point = points[-1]
                 standing, against = standing_against_lines(series, point.value)
                 rows.append(
                     Evidence(
@@ -92,6 +101,8 @@ class RiskContext(DigestContext):
                         standing=standing,
                         against_lines=against,
                         lines=lines_text,
+                        history=history_text([p.value for p in points]),
+                        results=len(points),
                     )
                 )
         return tuple(rows)
@@ -107,7 +118,24 @@ class RiskContext(DigestContext):
                 clocks.append(f"{d.name}: cancelled")
             else:
                 clocks.append(f"{d.name}: {d.status}, due {self.when(d.due_at)}")
-        return Mitigation(self.view(row), tuple(row.actions), tuple(clocks))
+        return Mitigation(self.view(row), tuple(row.actions), tuple(clocks), self.confirmed(row))
+
+    def confirmed(self, row: IncidentRow) -> tuple[str, ...]:
+        """What people confirmed on the timeline, by whom and when (notes withheld for restricted incidents)."""
+        out = []
+        for c in self._confirmations().get(row.ref, ()):
+            what = "mitigation in place" if c.action == Action.MITIGATE else "resolved"
+            note = "details withheld (restricted)" if row.restricted else (one_line(c.note) or "no note given")
+            out.append(f"{what}: {note} — confirmed by {c.actor}, {self.when(c.at)}")
+        return tuple(out)
+
+    def _confirmations(self) -> dict[str, list[Confirmation]]:
+        # Grouped once: asked for every incident the report shows.
+        if self._confirmed is None:
+            self._confirmed = {}
+            for c in self.data.confirmations:
+                self._confirmed.setdefault(c.incident_ref, []).append(c)
+        return self._confirmed
 
     def remaining_risk(
         self,

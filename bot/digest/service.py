@@ -25,6 +25,7 @@ from bot.digest.schedule import last_slot, next_slot, risk_report_period, weekly
 from bot.digest.views import DigestContent, Format
 from bot.incidents.records import PermissionDenied
 from bot.policy.document import Policy
+from bot.policy.schedules import RiskReportSchedule, WeeklyDigest
 from bot.policy.store import PolicyStore
 from db import digest_queries as queries
 from db import queues
@@ -91,24 +92,51 @@ class DigestService:
         return Composed(content, text_slack, text_md, snapshot, content_hash(text_md, snapshot))
 
     def preview(self, kind: DigestKind, *, containing: datetime | None, fmt: Format) -> str:
-        """Render a digest without storing or posting it: the period holding `containing` (default: the last)."""
-        end = None
-        if containing is not None:
-            digest = self._policies.current.digest
-            schedule = digest.weekly if kind == "weekly" else digest.risk_report
-            if schedule is None:
-                raise InvalidInput("the policy has no digest.risk_report schedule", field="kind")
-            end = next_slot(schedule, after=containing)
-        period = self.period_for(kind, end=end)
+        """Render a digest without storing or posting it: the period holding `containing`, by default the last
+        complete one. A period not over yet is refused: its "at period end" figures would be about the future."""
+        if fmt not in ("slack", "md", "html"):
+            raise InvalidInput(f"format {fmt!r}: choose slack, md or html", field="format")
+        if containing is None:
+            period = self.last_complete(kind)
+        else:
+            end = next_slot(self._schedule(kind), after=containing)
+            if end > self._clock():
+                raise InvalidInput(
+                    f"the {kind} period holding {containing:%Y-%m-%d} ends {end:%Y-%m-%d %H:%M} UTC and is not over "
+                    "yet; leave out --period for the last complete one",
+                    field="period",
+                )
+            period = self.period_for(kind, end=end)
         policy = self._policies.current
         with self._uow.read() as session:
             data = self._collect(session, period, policy)
         content = build_weekly(data) if kind == "weekly" else build_risk_report(data)
         if fmt == "slack":
             return self._renderer.text(content, summary=None)
-        if fmt not in ("md", "html"):
-            raise InvalidInput(f"format {fmt!r}: choose slack, md or html", field="format")
         return render_digest(content, fmt=fmt)
+
+    def last_complete(self, kind: DigestKind) -> Period:
+        """The last period of this kind that is over: the last week, or the last risk-report period at least `every`
+        long (the one drafted last, while the next is still running)."""
+        if kind == "weekly":
+            return self.period_for("weekly")
+        schedule = self._schedule(kind)
+        assert isinstance(schedule, RiskReportSchedule)
+        end = last_slot(schedule, now=self._clock())
+        with self._uow.read() as session:
+            last = repo.last_digest(session=session, kind="risk-report")
+        if last is None or last.period_end > end:
+            return risk_report_period(schedule, end=end, last_end=None)
+        if end - last.period_end >= schedule.every:
+            return risk_report_period(schedule, end=end, last_end=last.period_end)
+        return Period(kind="risk-report", start=last.period_start, end=last.period_end, timezone=schedule.timezone)
+
+    def _schedule(self, kind: DigestKind) -> WeeklyDigest | RiskReportSchedule:
+        digest = self._policies.current.digest
+        schedule = digest.weekly if kind == "weekly" else digest.risk_report
+        if schedule is None:
+            raise InvalidInput("the policy has no digest.risk_report schedule", field="kind")
+        return schedule
 
     def draft_due(self) -> list[int]:
         """Draft the weekly digest (and the risk report) for the latest slot if not drafted yet: after downtime,

@@ -1,4 +1,4 @@
-"""The digest's opening summary and key numbers, in words."""
+"""The digest's opening summary, in words."""
 
 from __future__ import annotations
 
@@ -17,10 +17,16 @@ from bot.digest.views import (
 )
 
 # ---------------------------------------------------------------------------------------------------------------
-# Summaries and key numbers
+# Summaries
 
 
 def weekly_summary(base: DigestContent) -> str:
+    if base.quiet:
+        # One sentence instead of a page of empty sections: the renders show only this summary.
+        return (
+            f"A quiet week ({base.period_label}): no incident was opened or left open, no result crossed a threshold "
+            "or came near one, no deadline clock fell due and nothing needs a decision."
+        )
     new, ack, resolve = base.new_counts, base.time_to_ack, base.time_to_resolve
     if new.total:
         spread = ", ".join(f"{r.total} {r.severity}" for r in new.rows if r.total)
@@ -52,26 +58,6 @@ def decision_sentence(decisions: Sequence[str]) -> str:
     return f"{plural(len(decisions), 'item needs', 'items need')} a decision."
 
 
-def weekly_numbers(base: DigestContent) -> tuple[tuple[str, str], ...]:
-    new = base.new_counts
-    spread = " · ".join(f"{r.severity} {r.total}" for r in new.rows if r.total)
-    return (
-        ("New incidents", f"{new.total}" + (f" ({spread})" if spread else "")),
-        ("Open at period end", str(base.open_counts.total)),
-        ("Median time to acknowledge", base.time_to_ack.text),
-        ("Median time to resolve", base.time_to_resolve.text),
-        ("Threshold crossings", str(sum(g.count for g in base.crossings))),
-        ("Near misses", str(sum(g.count for g in base.near_misses))),
-        ("Overdue acknowledgements", str(len(base.ack_misses))),
-        (
-            "Deadline clocks",
-            f"{len(base.deadlines_overdue)} overdue · {len(base.deadlines_due_soon)} due within 7 days",
-        ),
-        ("Trends toward thresholds", str(len(base.trends))),
-        ("Policy changes", str(len(base.policy_changes))),
-    )
-
-
 def risk_summary(
     base: DigestContent, threats: Sequence[Threat], deviations: Sequence[Deviation], changes: Changes
 ) -> str:
@@ -98,22 +84,3 @@ def risk_summary(
         f"snoozes) {'was' if len(deviations) == 1 else 'were'} recorded."
     )
     return " ".join((first, second, third, decision_sentence(base.decisions)))
-
-
-def risk_numbers(
-    threats: Sequence[Threat], deviations: Sequence[Deviation], changes: Changes
-) -> tuple[tuple[str, str], ...]:
-    def graded(grade: str) -> str:
-        return str(sum(1 for t in threats if t.remaining_risk == grade))
-
-    return (
-        ("Threat models", str(len(threats))),
-        ("At threshold", graded(RISK_THRESHOLD)),
-        ("Elevated", graded(RISK_ELEVATED)),
-        ("Watch", graded(RISK_WATCH)),
-        ("Within thresholds", graded(RISK_WITHIN)),
-        ("Deviations", str(len(deviations))),
-        ("Opened since last report", str(len(changes.opened))),
-        ("Closed since last report", str(len(changes.closed))),
-        ("Policy changes", str(len(changes.policy_changes))),
-    )

@@ -129,7 +129,7 @@ class PolicyChangeView:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """The latest result of one metric for one model family, held against the metric's lines."""
+    """One metric for one model family: its latest result held against the lines, and its history in the period."""
 
     metric_id: str
     description: str
@@ -140,15 +140,20 @@ class Evidence:
     standing: str
     against_lines: str
     lines: str
+    # The period's results oldest first as compact text ("0.7 → 0.72 → … → 0.82"), and how many there were.
+    history: str = ""
+    results: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Mitigation:
-    """An incident in a threat model with the actions the policy requires and its deadline clocks."""
+    """An incident in a threat model: what the policy requires, what people confirmed in place, and its clocks."""
 
     incident: IncidentView
     actions: tuple[str, ...]
     deadlines: tuple[str, ...]
+    # "mitigation in place: <note> — confirmed by <actor>, <when>", oldest first; notes withheld when restricted.
+    confirmed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +207,6 @@ class DigestContent:
     policy_version: str
     summary: str
     decisions: tuple[str, ...]
-    key_numbers: tuple[tuple[str, str], ...]
     new_counts: CountTable
     open_counts: CountTable
     time_to_ack: MedianChange
@@ -222,6 +226,26 @@ class DigestContent:
     changes: Changes | None = None
     # Inputs no policy metric matched in the period; the section is shown only when there are some.
     unmatched: tuple[UnmatchedInput, ...] = ()
+    # Tracked metrics without a result in the period (a chart is drawn only where the history window has some).
+    no_data: tuple[str, ...] = ()
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing to report: no incident opened or open, no flagged result, trend, clock, decision or change."""
+        return not (
+            self.new_counts.total
+            or self.open_counts.total
+            or self.decisions
+            or self.ack_misses
+            or self.deadlines_overdue
+            or self.deadlines_due_soon
+            or self.deadlines_met_late
+            or self.crossings
+            or self.near_misses
+            or self.trends
+            or self.policy_changes
+            or self.unmatched
+        )
 
     def as_data(self) -> dict[str, Any]:
         """A JSON-able snapshot of everything the text was made from (chart images by their SHA-256)."""

@@ -7,19 +7,14 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
-    Block,
     ButtonElement,
     ConfirmObject,
     ContextBlock,
-    HeaderBlock,
     MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
 )
 
 from bot.common.limits import (
     FIELD_TEXT_MAX,
-    HEADER_TEXT_MAX,
     MESSAGE_BLOCKS_MAX,
     SECTION_TEXT_MAX,
     SLACK_LIST_MAX,
@@ -27,8 +22,8 @@ from bot.common.limits import (
 )
 from bot.digest.render import number, summary_shown
 from bot.digest.views import CountTable, DigestContent, DraftState
-from bot.slack.blocks import section
 from bot.slack.ids import ActionId, BlockId
+from bot.slack.modals import published_digest
 from bot.slack.text import render, slack_escape
 
 MRKDWN_TEMPLATES = {"weekly": "digests/weekly.slack.j2", "risk-report": "digests/risk_report.slack.j2"}
@@ -56,7 +51,7 @@ class SlackDigestRenderer:
 
 def digest_mrkdwn(digest: DigestContent, *, summary_override: str | None = None) -> str:
     """The digest as Slack mrkdwn (templates/digests/*.slack.j2): long lists stop at a few items."""
-    return (
+    text = (
         render(
             MRKDWN_TEMPLATES[digest.kind],
             d=digest,
@@ -64,10 +59,50 @@ def digest_mrkdwn(digest: DigestContent, *, summary_override: str | None = None)
             esc=slack_escape,
             num=number,
             fixed=fixed_table,
+            it=slack_italic,
             more=SLACK_LIST_MAX,
         )
         + "\n"
     )
+    # The post is split into sections at line breaks; a longer line (a reviewer's long summary) would be refused.
+    return "\n".join(part for line in text.split("\n") for part in _wrapped(line))
+
+
+# A line of the digest text is at most this long, leaving room in a section for the lines around it.
+LINE_MAX = SECTION_TEXT_MAX - 500
+
+
+def _wrapped(line: str) -> list[str]:
+    """A line split at spaces into pieces of at most LINE_MAX characters (hard splits only without spaces)."""
+    parts = []
+    while len(line) > LINE_MAX:
+        cut = line.rfind(" ", 0, LINE_MAX)
+        cut = cut if cut > 0 else LINE_MAX
+        parts.append(line[:cut])
+        line = line[cut:].lstrip(" ")
+    return [*parts, line]
+
+
+def slack_italic(text: str) -> str:
+    """Italic mrkdwn that renders: Slack ends `_…_` at an underscore, so words holding one (America/Los_Angeles,
+    cyber.ctf_solve) stand upright between italic runs, and each line is italicised on its own."""
+    return "\n".join(_italic_line(line) for line in text.split("\n"))
+
+
+def _italic_line(line: str) -> str:
+    out: list[str] = []
+    run: list[str] = []
+    for word in line.split(" "):
+        if word and "_" not in word:
+            run.append(word)
+            continue
+        if run:
+            out.append(f"_{' '.join(run)}_")
+            run = []
+        out.append(word)
+    if run:
+        out.append(f"_{' '.join(run)}_")
+    return " ".join(out)
 
 
 def fixed_table(table: CountTable) -> str:
@@ -92,85 +127,55 @@ def fixed_table(table: CountTable) -> str:
 def digest_blocks(
     digest: DigestContent, *, summary_override: str | None, digest_id: int, state: DraftState
 ) -> list[dict[str, Any]]:
-    """The draft as the review channel sees it, with Publish / Edit / Discard while it is a draft."""
+    """The draft as the review channel sees it: exactly the post Publish sends, then a note and the buttons."""
     summary = summary_shown(digest, summary_override)
-    blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=truncate(digest.title, HEADER_TEXT_MAX), emoji=True)),
-        section("*Summary*" + (" _(edited)_" if summary != digest.summary else "") + "\n" + slack_escape(summary)),
-        section(_list_text("*Needs a decision*", [slack_escape(item) for item in digest.decisions], "Nothing.")),
-        SectionBlock(
-            fields=[
-                MarkdownTextObject(text=truncate(f"*{name}*\n{slack_escape(value)}", FIELD_TEXT_MAX))
-                for name, value in digest.key_numbers[:10]
-            ]
-        ),
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=truncate(
-                        slack_escape(
-                            f"{digest.period_span} · policy {digest.policy_name} {digest.policy_version} · "
-                            f"drafted {digest.generated}"
-                        ),
-                        FIELD_TEXT_MAX,
-                    )
-                )
-            ]
-        ),
-    ]
+    # The same builder the publish call uses (bot/slack/calls.py), on the same title and text: what is reviewed is
+    # what is published. Two blocks are kept free for the note and the buttons.
+    post = published_digest(title=digest.title, text=digest_mrkdwn(digest, summary_override=summary_override))
+    blocks: list[dict[str, Any]] = post[: MESSAGE_BLOCKS_MAX - 2]
+    edited = " The summary was edited in review." if summary != digest.summary else ""
     value = str(digest_id)
     if state == "draft":
         noun = "digest" if digest.kind == "weekly" else "risk report"
-        blocks.append(
-            ActionsBlock(
-                block_id=BlockId.DIGEST_ACTIONS,
-                elements=[
-                    ButtonElement(
-                        text="Publish",
-                        action_id=ActionId.DIGEST_PUBLISH,
-                        value=value,
-                        style="primary",
-                        confirm=ConfirmObject(
-                            title=f"Publish this {noun}?",
-                            text="It goes to the publish channel as shown here, and can be published only once.",
-                            confirm="Publish",
-                            deny="Cancel",
-                        ),
+        note = f"Draft {noun}, drafted {digest.generated}. Publish posts the message above as it is.{edited}"
+        actions = ActionsBlock(
+            block_id=BlockId.DIGEST_ACTIONS,
+            elements=[
+                ButtonElement(
+                    text="Publish",
+                    action_id=ActionId.DIGEST_PUBLISH,
+                    value=value,
+                    style="primary",
+                    confirm=ConfirmObject(
+                        title=f"Publish this {noun}?",
+                        text="It goes to the publish channel as shown here, and can be published only once.",
+                        confirm="Publish",
+                        deny="Cancel",
                     ),
-                    ButtonElement(text="Edit", action_id=ActionId.DIGEST_EDIT, value=value),
-                    ButtonElement(
-                        text="Discard",
-                        action_id=ActionId.DIGEST_DISCARD,
-                        value=value,
-                        style="danger",
-                        confirm=ConfirmObject(
-                            title=f"Discard this {noun}?",
-                            text="The draft is kept for the record but will not be published.",
-                            confirm="Discard",
-                            deny="Cancel",
-                        ),
+                ),
+                ButtonElement(text="Edit", action_id=ActionId.DIGEST_EDIT, value=value),
+                ButtonElement(
+                    text="Discard",
+                    action_id=ActionId.DIGEST_DISCARD,
+                    value=value,
+                    style="danger",
+                    confirm=ConfirmObject(
+                        title=f"Discard this {noun}?",
+                        text="The draft is kept for the record but will not be published.",
+                        confirm="Discard",
+                        deny="Cancel",
                     ),
-                ],
-            )
+                ),
+            ],
         )
+        blocks += [_context(note), actions.to_dict()]
     else:
         text = "✅ Published." if state == "published" else "🗑️ Discarded; not published."
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
+        blocks.append(_context(text + edited))
     if len(blocks) > MESSAGE_BLOCKS_MAX:
         raise ValueError(f"{len(blocks)} blocks, Slack allows {MESSAGE_BLOCKS_MAX}")
-    return [block.to_dict() for block in blocks]
+    return blocks
 
 
-def _list_text(heading: str, items: Sequence[str], empty: str, limit: int = SECTION_TEXT_MAX) -> str:
-    """A bulleted list within `limit` characters, ending with '…and N more' when not every item fits."""
-    if not items:
-        return f"{heading}\n{empty}"
-    text = heading
-    for index, item in enumerate(items):
-        line = "\n• " + truncate(item, 500)
-        # Room for the longest possible "…and N more" whenever something would still follow.
-        reserve = len(f"\n…and {len(items)} more") if index < len(items) - 1 else 0
-        if len(text) + len(line) + reserve > limit:
-            return f"{text}\n…and {len(items) - index} more"
-        text += line
-    return text
+def _context(text: str) -> dict[str, Any]:
+    return ContextBlock(elements=[MarkdownTextObject(text=truncate(slack_escape(text), FIELD_TEXT_MAX))]).to_dict()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import matplotlib.image
@@ -19,6 +20,7 @@ from bot.app.cli import main
 from bot.app.jobs import CATCH_UP_DELAY, CATCH_UP_JOB, build_scheduler
 from bot.app.leader import Leader
 from bot.common.clock import ManualClock
+from bot.common.errors import InvalidInput
 from bot.digest.inputs import Period
 from bot.digest.schedule import cron_trigger, last_slot, next_slot, weekly_period
 from bot.digest.service import Composed
@@ -172,6 +174,14 @@ def test_review_publish_once_and_charts(slack: LocalSlack, bot: Tripwire, monday
     bot.outbox.drain()
     posts = [m for m in slack.messages(LEADERSHIP) if m.blocks]
     assert len(posts) == 1
+
+    # What leadership reads is what the reviewer saw above the buttons, with the title said once (the header).
+    def content(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in b.items() if k != "block_id"} for b in blocks]  # localslack numbers the blocks
+
+    assert content(posts[0].blocks) == content(draft.blocks[:-2])
+    assert posts[0].blocks[0]["type"] == "header"
+    assert posts[0].blocks[0]["text"]["text"] not in str(posts[0].blocks[1:])
     with Session(bot.engine) as session:
         row = session.get(Digest, digest_id)
         assert row is not None and (row.status, row.decided_by) == ("published", LEAD)
@@ -233,6 +243,7 @@ DRAFT_SCRIPT = """
 import sys
 from datetime import datetime
 from bot.common.clock import ManualClock
+from bot.common.errors import InvalidInput
 from bot.app.config import Settings
 from bot.app.wiring import build_core
 core = build_core(Settings(DATABASE_URL=sys.argv[1], TRIPWIRE_POLICY=sys.argv[2]),
@@ -316,6 +327,43 @@ def test_more_charts_than_one_upload_carries_go_in_batches(
     assert failed == []
 
 
+def test_charts_show_weeks_of_history_per_family_and_list_metrics_without_data(
+    bot: Tripwire, monday: ManualClock
+) -> None:
+    from bot.policy.triage import Result
+
+    period = bot.digests.period_for("weekly")
+    # Nine weeks of daily results for one family and four for another, on the CTF metric only (below its lines).
+    spans = {"frontier-x": 63, "atlas-2": 28}
+    bot.ingest.ingest(
+        [
+            Result(
+                source="inspect",
+                model=model,
+                task="ctf_web",
+                metric="accuracy",
+                value=0.1 + 0.001 * back,
+                run_id=f"history-{model}-{back}",
+                observed_at=period.end - timedelta(days=back, hours=6),
+            )
+            for model, days in spans.items()
+            for back in range(days)
+        ]
+    )
+    composed = bot.digests.compose(period)
+    charts = {chart.metric_id: chart for chart in composed.content.charts}
+    assert list(charts) == ["cyber.ctf"]  # the other metrics have no results at all: listed, not drawn
+    assert "cyber.exploit" in composed.content.no_data and "cyber.ctf" not in composed.content.no_data
+    assert "Metrics with no data this period:" in composed.text_md and "cyber.exploit" in composed.text_md
+    chart = charts["cyber.ctf"]
+    assert {family: len(points) for family, points in chart.series.items()} == {"frontier-x": 63, "atlas-2": 28}
+    zone = ZoneInfo(period.timezone)
+    last_days = [datetime.fromisoformat(when) for when, _ in chart.series["frontier-x"][-2:]]
+    assert last_days == [(period.end - timedelta(days=d, hours=12)).astimezone(zone) for d in (1, 0)]
+    assert [datetime.fromisoformat(t) for t in chart.highlight] == [period.start, period.end]
+    assert datetime.fromisoformat(chart.window[0]) == period.end - timedelta(weeks=12)
+
+
 def test_catch_up_draft_waits_past_the_start(bot: Tripwire) -> None:
     before = datetime.now(UTC)
     scheduler = build_scheduler(
@@ -352,3 +400,42 @@ def test_drafted_period_is_not_composed_again(
     # Every start asks again; a drafted period is answered from its row, without reading the period's facts.
     assert bot.digests.draft_due() == []
     assert len(composed) == 2
+
+
+def test_preview_defaults_to_the_last_complete_period_of_each_kind(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    bot: Tripwire,
+    monday: ManualClock,
+    database_url: str,
+) -> None:
+    seed(bot, monday)
+    monday.now -= timedelta(days=2)  # inside the period: the report shows who confirmed it, and when
+    bot.incidents.mitigate(incident_id=1, actor=TRIAGER, note="Egress closed on the eval cluster")
+    monday.now += timedelta(days=2)
+    bot.digests.draft_due()
+    week = bot.digests.last_complete("weekly")
+    assert (week.start, week.end) == (datetime(2026, 11, 16, 17, tzinfo=UTC), datetime(2026, 11, 23, 17, tzinfo=UTC))
+    # Three days on, the next risk report is not due: the last complete one is the one just drafted.
+    monday.now += timedelta(days=3)
+    report = bot.digests.last_complete("risk-report")
+    with Session(bot.engine) as session:
+        drafted = session.exec(select(Digest).where(Digest.kind == "risk-report")).one()
+    assert (report.start, report.end) == (drafted.period_start, drafted.period_end)
+    text = bot.digests.preview("risk-report", containing=None, fmt="md")
+    assert f"Confirmed: mitigation in place: Egress closed on the eval cluster — confirmed by {TRIAGER}, " in text
+    # A period that is not over yet is refused, not rendered with "at period end" figures about the future.
+    with pytest.raises(InvalidInput, match="not over yet"):
+        bot.digests.preview("weekly", containing=monday.now, fmt="md")
+
+
+def test_preview_dev_reads_the_dev_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("TRIPWIRE_POLICY", str(TEST_POLICY))
+    (tmp_path / "var").mkdir()
+    assert main(["digest", "preview", "--dev"]) == 0
+    assert capsys.readouterr().out.startswith("# Weekly risk digest")
+    assert (tmp_path / "var" / "dev.db").exists() and not (tmp_path / "var" / "tripwire.db").exists()

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.digest.inputs import (
     CategoryInfo,
+    Confirmation,
     DeadlineRow,
     DigestInput,
     IncidentRow,
@@ -260,36 +261,34 @@ NEW = (JAILBREAK, EXPLOIT, DUPLICATE, BIO, SANDBAG, TREND, CTF_NEAR)
 OPEN = (OLD_BIO, MITIGATED, IGNORED, EXPLOIT, BIO, SANDBAG, TREND)
 PREVIOUS = (MITIGATED, QUICK, IGNORED, SLOW)
 
+# Clock names as the bundled policy gives them: the decision and the report must not be confused in the digest.
+DECISION = "Capability decision"
+SB53_REPORT = "Critical safety incident report (SB 53)"
+
 DEADLINES = (
-    DeadlineRow(
-        "INC-101", "capability-decision", local(2026, 10, 27, 10), local(2026, 11, 26, 10), "running", None, False
-    ),
-    DeadlineRow("INC-101", "external-report", local(2026, 10, 27, 10), local(2026, 10, 28, 10), "overdue", None, False),
-    DeadlineRow(
-        "INC-102", "capability-decision", local(2026, 10, 28, 14), local(2026, 11, 27, 14), "running", None, True
-    ),
+    DeadlineRow("INC-101", DECISION, local(2026, 10, 27, 10), local(2026, 11, 26, 10), "running", None, False),
+    DeadlineRow("INC-101", SB53_REPORT, local(2026, 10, 27, 10), local(2026, 10, 28, 10), "overdue", None, False),
+    DeadlineRow("INC-102", DECISION, local(2026, 10, 28, 14), local(2026, 11, 27, 14), "running", None, True),
     DeadlineRow(
         "INC-102",
-        "external-report",
+        SB53_REPORT,
         local(2026, 10, 28, 14),
         local(2026, 11, 12, 14),
         "met",
         local(2026, 10, 30, 9),
         True,
     ),
-    DeadlineRow("INC-090", "safety-case-review", local(2026, 10, 20, 9), local(2026, 11, 5, 9), "running", None, False),
+    DeadlineRow("INC-090", "Safety case review", local(2026, 10, 20, 9), local(2026, 11, 5, 9), "running", None, False),
     DeadlineRow(
         "INC-103",
-        "external-report",
+        SB53_REPORT,
         local(2026, 10, 29, 9),
         local(2026, 10, 29, 18),
         "met",
         local(2026, 10, 31, 10),
         False,
     ),
-    DeadlineRow(
-        "INC-088", "capability-decision", local(2026, 10, 15, 9), local(2026, 11, 14, 9), "cancelled", None, True
-    ),
+    DeadlineRow("INC-088", DECISION, local(2026, 10, 15, 9), local(2026, 11, 14, 9), "cancelled", None, True),
 )
 
 CROSSINGS = (
@@ -425,6 +424,15 @@ def weekly_input(**overrides: Any) -> DigestInput:
     return dataclasses.replace(data, **overrides)
 
 
+# What people confirmed on the timelines: a mitigation in place (INC-090), a restricted one whose note must not show
+# (INC-088) and a resolution (INC-104).
+CONFIRMATIONS = (
+    Confirmation("INC-088", "mitigate", "U0RSO", local(2026, 10, 16, 9), SECRET_SNOOZE),
+    Confirmation("INC-090", "mitigate", "U0ONCALL", local(2026, 10, 21, 10), "Sandbox egress closed; image patched"),
+    Confirmation("INC-104", "resolve", "U0ONCALL", local(2026, 11, 1, 3), "Re-ran the web tasks: no exploit"),
+)
+
+
 def risk_input(**overrides: Any) -> DigestInput:
     """Two weeks read as a risk-report period, the last report having ended on Thursday 22 October."""
     period = Period("risk-report", local(2026, 10, 19), local(2026, 11, 2), TZ_NAME)
@@ -435,5 +443,6 @@ def risk_input(**overrides: Any) -> DigestInput:
         new_incidents=(*NEW, MITIGATED, QUICK, IGNORED, SLOW),
         previous_incidents=(),
         last_report_end=local(2026, 10, 22),
+        confirmations=CONFIRMATIONS,
     )
     return dataclasses.replace(data, **overrides)

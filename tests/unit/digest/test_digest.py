@@ -22,9 +22,11 @@ from bot.digest.measures import format_seconds, median_change, period_label, per
 from bot.digest.render import content_hash, render_digest
 from bot.digest.views import DigestContent
 from bot.slack.digest_messages import digest_blocks, digest_mrkdwn
+from bot.slack.modals import published_digest
 from tests.unit.digest.fixture import (
     BIO,
     GENERATED,
+    SB53_REPORT,
     SECRET_EXPLANATION,
     SECRET_MODEL,
     SECRET_SNOOZE,
@@ -33,6 +35,7 @@ from tests.unit.digest.fixture import (
     WEEK,
     incident,
     local,
+    point,
     risk_input,
     weekly_input,
 )
@@ -170,11 +173,11 @@ def test_median_counts_only_what_happened_by_period_end_and_empty_previous_is_na
 def test_decisions_for_the_fixture_week() -> None:
     assert weekly().decisions == (
         "INC-101 · Model wrote a working exploit & pinged <!channel>: threshold level reached (sev1); "
-        "capability decision due 2026-11-26 10:00 PST",
+        "Capability decision clock due 2026-11-26 10:00 PST",
         "INC-102 · restricted incident (cbrn.bio): threshold level reached (sev1); "
-        "capability decision due 2026-11-27 14:00 PST",
-        "INC-101 · Model wrote a working exploit & pinged <!channel>: external-report deadline overdue by 4d 15h "
-        "at period end (was due 2026-10-28 10:00 PDT)",
+        "Capability decision clock due 2026-11-27 14:00 PST",
+        "INC-101 · Model wrote a working exploit & pinged <!channel>: Critical safety incident report (SB 53) overdue "
+        "by 4d 15h at period end (was due 2026-10-28 10:00 PDT)",
         "INC-101 · Model wrote a working exploit & pinged <!channel>: sev1 not acknowledged at period end "
         "(ack was due 2026-10-27 10:15 PDT)",
         "INC-106 · trend in ai-rd.automation (atlas-2): ai-rd.swe_tasks worsened by 0.09 over the last 5 "
@@ -247,8 +250,11 @@ def test_period_label_and_span_are_in_the_policy_zone() -> None:
 
 def test_review_blocks_show_the_period_in_the_policy_zone() -> None:
     blocks = digest_blocks(weekly(), summary_override=None, digest_id=7, state="draft")
-    context = next(b for b in blocks if b["type"] == "context")["elements"][0]["text"]
-    assert f"Mon 26 Oct 2026 00:00 PDT {DASH} Mon 2 Nov 2026 00:00 PST (America/Los_Angeles, 169 hours)" in context
+    first_line = blocks[1]["text"]["text"].split("\n")[0]
+    assert first_line == (
+        f"_Mon 26 Oct 2026 00:00 PDT {DASH} Mon 2 Nov 2026 00:00 PST_ (America/Los_Angeles, "
+        "_169 hours) · policy Example frontier lab policy 2026.10.2_"
+    )
 
 
 def test_times_do_not_depend_on_the_server_zone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,13 +291,13 @@ def test_overdue_acknowledgements() -> None:
 def test_deadline_clocks() -> None:
     digest = weekly()
     assert [(c.ref, c.name, c.detail) for c in digest.deadlines_overdue] == [
-        ("INC-101", "external-report", "overdue by 4d 15h at period end")
+        ("INC-101", SB53_REPORT, "overdue by 4d 15h at period end")
     ]
     assert [(c.ref, c.name, c.detail) for c in digest.deadlines_due_soon] == [
-        ("INC-090", "safety-case-review", "due 3d 9h after period end")
+        ("INC-090", "Safety case review", "due 3d 9h after period end")
     ]
     assert [(c.ref, c.name, c.detail) for c in digest.deadlines_met_late] == [
-        ("INC-103", "external-report", "met 1d 16h late")
+        ("INC-103", SB53_REPORT, "met 1d 16h late")
     ]
 
 
@@ -359,8 +365,22 @@ def test_draft_blocks_have_the_three_buttons() -> None:
     assert buttons["digest_publish"]["style"] == "primary" and "confirm" in buttons["digest_publish"]
     assert buttons["digest_discard"]["style"] == "danger" and "confirm" in buttons["digest_discard"]
     assert "style" not in buttons["digest_edit"]
-    fields = next(b for b in blocks if b.get("fields"))["fields"]
-    assert f"*Median time to acknowledge*\n20m (was 30m, {MINUS}33%)" in [f["text"] for f in fields]
+    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    assert f"• Median time to acknowledge: 20m (was 30m, {MINUS}33%)" in shown
+
+
+@pytest.mark.parametrize("summary", [None, "We *paused* atlas-2; see _the plan_."], ids=["composed", "edited"])
+@pytest.mark.parametrize("state", ["draft", "published", "discarded"])
+def test_review_message_is_the_post_that_publish_sends(summary: str | None, state: Any) -> None:
+    digest = risk_report()
+    blocks = digest_blocks(digest, summary_override=summary, digest_id=5, state=state)
+    # What bot/slack/calls.py posts on Publish: the stored title and the stored Slack text.
+    post = published_digest(title=str(digest.as_data()["title"]), text=digest_mrkdwn(digest, summary_override=summary))
+    tail = 2 if state == "draft" else 1
+    assert blocks[:-tail] == post
+    assert [b["type"] for b in blocks[-tail:]] == (["context", "actions"] if state == "draft" else ["context"])
+    text = "\n".join(b["text"]["text"] for b in post if b["type"] == "section")
+    assert digest.title not in text  # the header says it once
 
 
 @pytest.mark.parametrize(("state", "said"), [("published", "Published"), ("discarded", "Discarded")])
@@ -368,7 +388,8 @@ def test_decided_blocks_have_no_buttons(state: Any, said: str) -> None:
     blocks = digest_blocks(weekly(), summary_override="Edited.", digest_id=42, state=state)
     assert not [b for b in blocks if b["type"] == "actions"]
     assert said in blocks[-1]["elements"][0]["text"]
-    assert "Edited." in blocks[1]["text"]["text"] and "(edited)" in blocks[1]["text"]["text"]
+    assert "\n\nEdited.\n" in blocks[1]["text"]["text"]
+    assert "The summary was edited in review." in blocks[-1]["elements"][0]["text"]
 
 
 def test_500_incidents_stay_within_block_kit_limits() -> None:
@@ -393,10 +414,11 @@ def test_500_incidents_stay_within_block_kit_limits() -> None:
                 assert len(block["text"]["text"]) <= 3000
             for field in block.get("fields", []):
                 assert len(field["text"]) <= 2000
-        decisions = blocks[2]["text"]["text"]
-        assert re.search(r"…and \d+ more$", decisions)
-        shown = decisions.count("\n• ")
-        assert decisions.endswith(f"…and {1000 - shown} more")
+        text = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+        decisions = text.split("*What needs a decision*\n")[1].split("\n\n")[0]
+        assert decisions.count("• ") == 10
+        assert decisions.endswith("…and 990 more in the full digest")
+        assert "s" * 2000 in text  # the long summary is wrapped onto lines, not cut
     slack = digest_mrkdwn(digest)
     assert "…and 990 more in the full digest" in slack
 
@@ -480,13 +502,15 @@ def test_notes_from_the_collector_are_shown() -> None:
 
 def test_risk_report_blocks_show_the_grades() -> None:
     blocks = digest_blocks(risk_report(), summary_override=None, digest_id=3, state="draft")
-    fields = [f["text"] for f in next(b for b in blocks if b.get("fields"))["fields"]]
-    assert fields[:5] == [
-        "*Threat models*\n6",
-        "*At threshold*\n2",
-        "*Elevated*\n2",
-        "*Watch*\n1",
-        "*Within thresholds*\n1",
+    text = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    risk = text.split("*Remaining risk per threat model*\n")[1].split("\n\n")[0].split("\n")
+    assert [line.split("): ")[1].split(" — ")[0] for line in risk] == [
+        "at threshold",
+        "at threshold",
+        "elevated",
+        "elevated",
+        "watch",
+        "within thresholds",
     ]
     confirm = next(b for b in blocks if b["type"] == "actions")["elements"][0]["confirm"]
     assert confirm["title"]["text"] == "Publish this risk report?"
@@ -496,3 +520,74 @@ def test_the_builder_decides_the_kind() -> None:
     assert build_weekly(risk_input()).kind == "weekly"
     assert build_risk_report(weekly_input()).kind == "risk-report"
     assert render_digest(build_risk_report(weekly_input()), fmt="md").startswith("# Risk report draft")
+
+
+# -- what a reader sees: emphasis, clocks, tenses, history
+
+
+# Slack's (and localslack's) italic rule: no underscore inside, markers touching the text, apart from the words around.
+SLACK_ITALIC = re.compile(r"(^|[^\w_])_([^\s_](?:[^_\n]*?[^\s_])?)_(?![\w_])")
+
+
+@pytest.mark.parametrize("kind", ["weekly", "risk-report"])
+def test_slack_italic_lines_render_around_underscored_names(kind: str) -> None:
+    digest = weekly() if kind == "weekly" else risk_report()
+    lines = digest_mrkdwn(digest).splitlines()
+    for line in (lines[0], lines[-1]):  # the period line and the footer
+        left = SLACK_ITALIC.sub(r"\1\2", line)
+        # Every marker was consumed; the underscores left belong to names such as America/Los_Angeles.
+        assert not re.search(r"(^|\s)_|_(\s|$)", left), line
+        assert "America/Los_Angeles" in left
+
+
+def test_reviewer_emphasis_renders_in_markdown_and_html() -> None:
+    summary = "We *paused* the rollout of model_x; _see the plan_ and ~ignore~ <the old one>."
+    md = render_digest(weekly(), fmt="md", summary_override=summary)
+    assert "We **paused** the rollout of model\\_x; *see the plan* and ~~ignore~~ \\<the old one\\>." in md
+    html = render_digest(weekly(), fmt="html", summary_override=summary)
+    assert (
+        "<p>We <strong>paused</strong> the rollout of model_x; <em>see the plan</em> and <s>ignore</s> "
+        "&lt;the old one&gt;.</p>"
+    ) in html
+    # Slack shows the reviewer's mrkdwn as written.
+    assert "We *paused* the rollout of model_x; _see the plan_ and ~ignore~ &lt;the old one&gt;." in digest_mrkdwn(
+        weekly(), summary_override=summary
+    )
+
+
+def test_threshold_decision_names_the_clock_and_a_report_clock_is_not_a_decision() -> None:
+    exploit = incident("INC-1", severity="sev1", status="acknowledged", level="threshold", title="Exploit")
+    report = DeadlineRow("INC-1", SB53_REPORT, local(2026, 10, 27, 9), local(2026, 11, 11, 9), "running", None, False)
+    digest = build_weekly(weekly_input(new_incidents=(exploit,), open_incidents=(exploit,), deadlines=(report,)))
+    assert digest.decisions == ("INC-1 · Exploit: threshold level reached (sev1); no decision clock is running",)
+
+
+def test_an_ack_not_yet_due_at_period_end_is_not_said_to_be_past() -> None:
+    late = incident(
+        "INC-1",
+        severity="sev1",
+        title="Opened late on Sunday",
+        created_at=WEEK.end - timedelta(minutes=5),
+        ack_due_at=WEEK.end + timedelta(minutes=10),
+    )
+    digest = build_weekly(
+        weekly_input(new_incidents=(late,), open_incidents=(late,), previous_incidents=(), deadlines=())
+    )
+    [item] = [d for d in digest.decisions if "not acknowledged" in d]
+    assert item.endswith("(ack due 2026-11-02 00:10 PST)") and "was due" not in item
+    assert not digest.ack_misses
+    for text in (render_digest(digest, fmt="md"), digest_mrkdwn(digest)):
+        assert "past due" not in text and "was due 2026-11-02" not in text
+
+
+def test_evidence_shows_each_models_history_compactly() -> None:
+    report = risk_report()
+    cyber = next(t for t in report.threats if t.id == "cyber")
+    atlas = next(e for e in cyber.evidence if e.model_family == "atlas")
+    assert (atlas.results, atlas.history) == (7, "0.7 → 0.72 → 0.74 → 0.76 → 0.78 → 0.8 → 0.82")
+    points = tuple(point(WEEK.start + timedelta(hours=n), "atlas", 0.1 * (n % 10)) for n in range(21))
+    series = dataclasses.replace(risk_input().series[0], points=points)
+    long = build_risk_report(risk_input(series=(series,)))
+    [evidence] = next(t for t in long.threats if t.id == "cyber").evidence
+    assert evidence.results == 21
+    assert evidence.history == "0 → 0.1 → … → 0.6 → 0.7 → 0.8 → 0.9 → 0 (low 0, high 0.9)"

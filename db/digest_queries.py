@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Text, cast, or_
+from sqlalchemy import BigInteger, ColumnElement, Integer, Text, cast, func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -152,20 +152,89 @@ def list_flagged_results(*, session: Session, start: datetime, end: datetime) ->
 
 
 def list_metric_points(
-    *, session: Session, policy_metric: str, start: datetime, end: datetime
-) -> list[tuple[datetime, str, str, float]]:
-    """(observed_at, model_family, checkpoint, value) for one metric in [start, end), oldest first."""
+    *, session: Session, policy_metrics: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[tuple[datetime, str, str, float]]]:
+    """(observed_at, model_family, checkpoint, value) per metric in [start, end), oldest first; one query for all."""
+    out: dict[str, list[tuple[datetime, str, str, float]]] = {metric: [] for metric in policy_metrics}
+    if not out:
+        return out
     statement = (
-        select(EvalResult.observed_at, EvalResult.model_family, EvalResult.checkpoint, EvalResult.value)
+        sa_select(
+            col(EvalResult.policy_metric),
+            col(EvalResult.observed_at),
+            col(EvalResult.model_family),
+            col(EvalResult.checkpoint),
+            col(EvalResult.value),
+        )
         .where(
-            EvalResult.policy_metric == policy_metric,
+            col(EvalResult.policy_metric).in_(sorted(out)),
             col(EvalResult.observed_at) >= start,
             col(EvalResult.observed_at) < end,
         )
-        # Ties in time keep arrival order, so the evenly sampled chart points are the same on every run.
-        .order_by(col(EvalResult.observed_at), col(EvalResult.id))
+        # Ties in time keep arrival order, so the evenly sampled points are the same on every run.
+        .order_by(col(EvalResult.policy_metric), col(EvalResult.observed_at), col(EvalResult.id))
     )
-    return [(row[0], row[1], row[2], row[3]) for row in session.connection().execute(statement)]
+    for metric, observed_at, family, checkpoint, value in session.connection().execute(statement):
+        out[str(metric)].append((observed_at, family, checkpoint, value))
+    return out
+
+
+class DailyAggregate(NamedTuple):
+    """A metric's results of one model family on one day: `day` counts whole days back from the end (0: the last)."""
+
+    policy_metric: str
+    model_family: str
+    day: int
+    results: int
+    low: float
+    high: float
+    mean: float
+
+
+def _epoch_seconds(session: Session) -> ColumnElement[int]:
+    """EvalResult.observed_at as whole seconds since 1970 (UTC) in the engine's own SQL."""
+    observed = col(EvalResult.observed_at)
+    if session.connection().dialect.name == "sqlite":
+        # Stored as naive UTC text; strftime('%s') reads it as UTC and drops the fraction of a second.
+        return cast(func.strftime("%s", observed), Integer)
+    return cast(func.floor(func.extract("epoch", observed)), BigInteger)
+
+
+def list_daily_metric_history(
+    *, session: Session, policy_metrics: Sequence[str], start: datetime, end: datetime
+) -> list[DailyAggregate]:
+    """Per metric, model family and 24-hour day counted back from `end`: count, min, max and mean of [start, end).
+
+    One aggregate query for every metric of a digest: the covering index ix_eval_result_metric_time answers it
+    without reading the table, and a week's or a quarter's results come back as at most a few thousand rows."""
+    if not policy_metrics:
+        return []
+    # A result at t falls on day k when k days < end - t <= k+1 days; in whole seconds (the end is a whole second)
+    # that is (end - 1 - floor(t)) // 86400, exact at every boundary, with integer division on both engines.
+    last = int(end.timestamp()) - 1
+    day = (literal(last, BigInteger) - _epoch_seconds(session)) // 86400
+    statement = (
+        sa_select(
+            col(EvalResult.policy_metric),
+            col(EvalResult.model_family),
+            day.label("day"),
+            func.count(),
+            func.min(col(EvalResult.value)),
+            func.max(col(EvalResult.value)),
+            func.avg(col(EvalResult.value)),
+        )
+        .where(
+            col(EvalResult.policy_metric).in_(sorted(set(policy_metrics))),
+            col(EvalResult.observed_at) >= start,
+            col(EvalResult.observed_at) < end,
+        )
+        # No ORDER BY: the caller orders each metric's days itself, so the engine sorts only once (for the grouping).
+        .group_by(col(EvalResult.policy_metric), col(EvalResult.model_family), day)
+    )
+    return [
+        DailyAggregate(metric, family, int(k), int(n), float(low), float(high), float(mean))
+        for metric, family, k, n, low, high, mean in session.connection().execute(statement)
+    ]
 
 
 def list_policy_versions(*, session: Session, start: datetime, end: datetime) -> Sequence[PolicyVersion]:

@@ -10,13 +10,16 @@ from sqlalchemy import and_, exists, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from bot.common.messages import CardPost, CardUpdate
+from bot.common.messages import CardPost, CardUpdate, PageDM, PageUpdate
 from db.models import (
     OutboxMessage,
     Timer,
 )
 
 UNSENT = ("pending", "sending")
+# Edits of a message already posted (a card, a page DM), and the posts and edits each waits for: its own message's.
+EDITS = (CardUpdate.kind, PageUpdate.kind)
+EDITED = (CardPost.kind, CardUpdate.kind, PageDM.kind, PageUpdate.kind)
 
 
 class Queueable(Protocol):
@@ -48,19 +51,20 @@ def enqueue_message(*, session: Session, message: Queueable, now: datetime) -> O
 
 
 def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
-    """The due head of each channel's posts and of each card's edits, edits first; other replicas skip them."""
-    # Two lanes per channel. Posts (everything but card edits) keep the channel's order: a backlog, or a post in
-    # flight, holds back its own channel and no other. A card edit changes a message already there, so it never waits
-    # behind posts; it waits only for its own card's post and earlier edits (so an edit never overtakes either).
+    """The due head of each channel's posts and of each posted message's edits, edits first; other replicas skip."""
+    # Two lanes per channel. Posts (everything but edits) keep the channel's order: a backlog, or a post in flight,
+    # holds back its own channel and no other. An edit changes a message already there, so it never waits behind
+    # posts; it waits only for its own message's post and earlier edits (so an edit never overtakes either). A card's
+    # channel is a channel and a page's a person, so keying by channel and incident keeps the two kinds apart.
     earlier = aliased(OutboxMessage)
-    is_edit = col(OutboxMessage.kind) == CardUpdate.kind
+    is_edit = col(OutboxMessage.kind).in_(EDITS)
     post_head = and_(
         ~is_edit,
         ~exists().where(
             col(earlier.channel) == col(OutboxMessage.channel),
             col(earlier.status).in_(UNSENT),
             col(earlier.id) < OutboxMessage.id,
-            col(earlier.kind) != CardUpdate.kind,
+            col(earlier.kind).not_in(EDITS),
         ),
     )
     edit_head = and_(
@@ -70,7 +74,7 @@ def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence
             col(earlier.incident_id) == col(OutboxMessage.incident_id),
             col(earlier.status).in_(UNSENT),
             col(earlier.id) < OutboxMessage.id,
-            col(earlier.kind).in_((CardPost.kind, CardUpdate.kind)),
+            col(earlier.kind).in_(EDITED),
         ),
     )
     statement = (
@@ -104,6 +108,29 @@ def later_unsent_card_update(*, session: Session, incident_id: int, channel: str
         col(OutboxMessage.id) > after_id,
     )
     return session.exec(statement.limit(1)).first() is not None
+
+
+def list_pages(*, session: Session, incident_id: int) -> Sequence[OutboxMessage]:
+    """An incident's page DMs that are sent or still to be sent (a parked one will never be there to edit)."""
+    statement = select(OutboxMessage).where(
+        OutboxMessage.incident_id == incident_id,
+        OutboxMessage.kind == PageDM.kind,
+        OutboxMessage.status != "failed",
+    )
+    return session.exec(statement.order_by(col(OutboxMessage.id))).all()
+
+
+def later_unsent_page_update(*, session: Session, incident_id: int, user: str, page_id: int, after_id: int) -> bool:
+    """Whether a newer edit of the same page DM is queued (so this one can be skipped)."""
+    statement = select(OutboxMessage).where(
+        OutboxMessage.incident_id == incident_id,
+        OutboxMessage.channel == user,
+        OutboxMessage.kind == PageUpdate.kind,
+        col(OutboxMessage.status).in_(UNSENT),
+        col(OutboxMessage.id) > after_id,
+    )
+    # A person paged twice for one incident has two page DMs: the page a row edits is in its payload.
+    return any(int(row.payload.get("page", 0)) == page_id for row in session.exec(statement).all())
 
 
 def get_outbox(*, session: Session, message_id: int) -> OutboxMessage | None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, and_, func, or_, text
+from sqlalchemy import Text, TextClause, and_, cast, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -67,6 +67,14 @@ def list_open_for_user(*, session: Session, user: str, role: str) -> Sequence[In
     column = Incident.reporter if role == "reporter" else Incident.assignee
     statement = select(Incident).where(column == user, is_open()).order_by(col(Incident.id).desc()).limit(20)
     return session.exec(statement).all()
+
+
+def list_waiting_on_user(*, session: Session, user: str) -> Sequence[Incident]:
+    """Incidents a user is paged for that nobody has acknowledged yet (App Home's "Waiting on you")."""
+    # `paged` is a JSON list of user ids (letters and digits): its text holds `"U123"` exactly when the user is in it.
+    paged = cast(col(Incident.paged), Text).like(f'%"{user}"%')
+    statement = select(Incident).where(is_open(), Incident.status == "triggered", paged)
+    return session.exec(statement.order_by(col(Incident.id).desc()).limit(20)).all()
 
 
 def append_timeline(

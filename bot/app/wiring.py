@@ -128,6 +128,7 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
         clock=clock,
         channel_interval=settings.channel_interval_seconds,
         admins=lambda: policies.current.admins,
+        snooze_forbidden=lambda: policies.current.snooze.forbidden_levels,
     )
     incidents = IncidentService(
         uow=uow, clock=clock, policies=policies, triage_channel=settings.triage_channel, on_commit=outbox.wake
@@ -324,7 +325,8 @@ def request_keys(body: dict[str, Any], *, signature: str) -> list[str]:
         for action in (body.get("actions") or [])[:1]:
             if action.get("action_id") not in CARD_VERBS:
                 continue
-            # One person's two clicks on the card as it was are one click; once the card changes, a click acts again.
+            # One person's two clicks on a message as it was (the card, a page DM, which send the same verbs) are one
+            # click; once the message changes, a click acts again.
             shown = body.get("message") or body.get("view") or {}
             state = shown.get("hash") or json.dumps(shown.get("blocks"), sort_keys=True, default=str)
             container = body.get("container") or {}

@@ -169,6 +169,54 @@ class PageDM(_DirectMessage):
 
 
 @dataclass(frozen=True)
+class PageUpdate:
+    """Edit one sent page DM to say what was done about the incident (its buttons follow the status)."""
+
+    kind: ClassVar[str] = "page.update"
+    incident_id: int
+    # The page's address (the person), so the edit waits behind that page's post in the outbox's edit lane.
+    user: str
+    page_id: int
+    action: str
+    actor: str
+    at: datetime
+    # The incident's status and escalation step after the change: they decide the buttons and the words.
+    status: str
+    step: int
+
+    @property
+    def channel(self) -> str:
+        """Keyed like the page it edits."""
+        return self.user
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        return {
+            "page": self.page_id,
+            "action": self.action,
+            "actor": self.actor,
+            "at": self.at.isoformat(),
+            "status": self.status,
+            "step": self.step,
+        }
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds."""
+        data = row.payload
+        return cls(
+            incident_id=row.incident_id or 0,
+            user=row.channel,
+            page_id=int(data["page"]),
+            action=str(data["action"]),
+            actor=str(data["actor"]),
+            at=datetime.fromisoformat(data["at"]),
+            status=str(data["status"]),
+            step=int(data.get("step", 0)),
+        )
+
+
+@dataclass(frozen=True)
 class ReminderDM(_DirectMessage):
     """Remind one person that an incident is still not acknowledged, or that one of its deadline clocks runs out."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -12,6 +12,7 @@ from bot.common.vocabulary import Action
 from bot.digest.inputs import (
     CategoryInfo,
     Confirmation,
+    DailyPoint,
     DeadlineRow,
     DigestInput,
     IncidentRow,
@@ -21,6 +22,7 @@ from bot.digest.inputs import (
     ResultRow,
     SeriesPoint,
     UnmatchedInput,
+    history_start,
 )
 from bot.digest.schedule import previous_period
 from bot.policy.coverage import InputKey, closest_metric
@@ -29,7 +31,8 @@ from db import digest_queries as queries
 from db import repositories as repo
 from db.digest_queries import IncidentFacts
 
-# A chart draws at most this many points per metric; longer series are sampled evenly (seeded, so repeatable).
+# A metric keeps at most this many of the period's results (the evidence and latest values are read from them);
+# longer series are sampled evenly (seeded, so repeatable). Charts draw the daily history instead.
 CHART_POINTS = 2_000
 
 
@@ -151,7 +154,7 @@ def collect(*, session: Session, period: Period, policy: Policy, generated_at: d
         ),
         crossings=tuple(r for r in results if r.level is not None),
         near_misses=tuple(r for r in results if r.near_miss is not None),
-        series=tuple(_series(session, metric_id, policy, period) for metric_id in metrics),
+        series=_series(session, policy, period),
         policy_changes=tuple(
             PolicyChange(version=v.version, content_hash=v.content_hash, loaded_at=v.loaded_at)
             for v in queries.list_policy_versions(session=session, start=period.start, end=period.end)
@@ -182,20 +185,39 @@ def _unmatched(session: Session, policy: Policy, period: Period) -> tuple[Unmatc
     return tuple(out)
 
 
-def _series(session: Session, metric_id: str, policy: Policy, period: Period) -> MetricSeries:
-    metric = policy.metric(metric_id)
-    points: Sequence[tuple[datetime, str, str, float]] = queries.list_metric_points(
-        session=session, policy_metric=metric_id, start=period.start, end=period.end
+def _series(session: Session, policy: Policy, period: Period) -> tuple[MetricSeries, ...]:
+    """Every tracked metric with its period's results and its daily history: two queries whatever the policy."""
+    metric_ids = [metric.id for metric in policy.metrics]
+    in_period = queries.list_metric_points(
+        session=session, policy_metrics=metric_ids, start=period.start, end=period.end
     )
-    if len(points) > CHART_POINTS:
-        keep = sorted(random.Random(metric_id).sample(range(len(points)), CHART_POINTS))
-        points = [points[i] for i in keep]
-    return MetricSeries(
-        metric_id=metric_id,
-        description=metric.description,
-        category=metric.category,
-        direction=metric.direction,
-        lines={level.value: cutoff.value for level, cutoff in metric.levels.items()},
-        comparisons={level.value: str(cutoff) for level, cutoff in metric.levels.items()},
-        points=tuple(SeriesPoint(observed_at=p[0], model_family=p[1], checkpoint=p[2], value=p[3]) for p in points),
-    )
+    history: dict[str, list[DailyPoint]] = {metric_id: [] for metric_id in metric_ids}
+    for row in queries.list_daily_metric_history(
+        session=session, policy_metrics=metric_ids, start=history_start(period), end=period.end
+    ):
+        day_start = period.end - timedelta(days=row.day + 1)
+        history[row.policy_metric].append(
+            DailyPoint(day_start, row.model_family, row.results, row.low, row.high, row.mean)
+        )
+    out = []
+    for metric_id in metric_ids:
+        metric = policy.metric(metric_id)
+        points: Sequence[tuple[datetime, str, str, float]] = in_period[metric_id]
+        if len(points) > CHART_POINTS:
+            keep = sorted(random.Random(metric_id).sample(range(len(points)), CHART_POINTS))
+            points = [points[i] for i in keep]
+        out.append(
+            MetricSeries(
+                metric_id=metric_id,
+                description=metric.description,
+                category=metric.category,
+                direction=metric.direction,
+                lines={level.value: cutoff.value for level, cutoff in metric.levels.items()},
+                comparisons={level.value: str(cutoff) for level, cutoff in metric.levels.items()},
+                points=tuple(
+                    SeriesPoint(observed_at=p[0], model_family=p[1], checkpoint=p[2], value=p[3]) for p in points
+                ),
+                history=tuple(sorted(history[metric_id], key=lambda d: (d.model_family, d.day_start))),
+            )
+        )
+    return tuple(out)

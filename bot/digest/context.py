@@ -73,6 +73,7 @@ class DigestContext:
         for series in data.series:
             if series.category in self.restricted_categories:
                 hidden.update(p.model_family for p in series.points)
+                hidden.update(d.model_family for d in series.history)
         for result in (*data.crossings, *data.near_misses):
             if self._result_restricted(result):
                 hidden.add(result.model_family)
@@ -147,6 +148,7 @@ class DigestContext:
             trends=tuple(self.view(i) for i in sorted(data.new_incidents, key=order) if i.source == "trend"),
             policy_changes=tuple(self.policy_view(c) for c in sorted(data.policy_changes, key=loaded)),
             charts=self.charts(),
+            no_data=tuple(sorted(s.metric_id for s in data.series if not s.points)),
             notes=tuple(sorted(data.notes.items())),
             unmatched=tuple(sorted(data.unmatched, key=lambda u: (-u.count, u.source, u.task, u.scorer, u.metric))),
         )
@@ -235,9 +237,11 @@ class DigestContext:
         return tuple(sorted(out, key=lambda g: (g.metric_id, g.model_family, g.band)))
 
     def charts(self) -> tuple[Chart, ...]:
+        # A metric with no result in the whole history window is listed (no_data), not drawn as an empty frame.
         return tuple(
             render_chart(self.redacted_series(s), period=self.period)
             for s in sorted(self.data.series, key=lambda s: s.metric_id)
+            if s.points or s.history
         )
 
     def redacted_series(self, series: MetricSeries) -> MetricSeries:
@@ -247,7 +251,10 @@ class DigestContext:
             dataclasses.replace(p, model_family=self.family(p.model_family, restricted=True), checkpoint="")
             for p in series.points
         )
-        return dataclasses.replace(series, points=points)
+        history = tuple(
+            dataclasses.replace(d, model_family=self.family(d.model_family, restricted=True)) for d in series.history
+        )
+        return dataclasses.replace(series, points=points, history=history)
 
     # -- what needs a decision
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 DigestKind = Literal["weekly", "risk-report"]
@@ -96,8 +96,32 @@ class SeriesPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class DailyPoint:
+    """One model family's results of a metric over one day of a chart's history: how many, their range and mean."""
+
+    day_start: datetime  # aware UTC; the day is [day_start, day_start + 24 h), counted back from the period end
+    model_family: str
+    count: int
+    low: float
+    high: float
+    mean: float
+
+
+# A chart shows this many weeks up to the period end (or the whole period when it is longer).
+HISTORY_WEEKS = 12
+
+
+def history_start(period: Period) -> datetime:
+    """Where a chart's history begins: HISTORY_WEEKS before the period end, never after the period start."""
+    return min(period.start, period.end - timedelta(weeks=HISTORY_WEEKS))
+
+
+@dataclass(frozen=True, slots=True)
 class MetricSeries:
-    """A tracked metric's history in the period, with its lines (comparison strings and their numbers)."""
+    """A tracked metric: its results in the period, its daily history up to the period end, and its lines.
+
+    `points` are the period's results (evidence, latest values); `history` is what the chart draws. A series built
+    without history (tests, older callers) is charted from its points."""
 
     metric_id: str
     description: str
@@ -106,6 +130,7 @@ class MetricSeries:
     lines: dict[str, float]
     comparisons: dict[str, str]
     points: tuple[SeriesPoint, ...]
+    history: tuple[DailyPoint, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,6 +226,8 @@ class DigestContent:
     changes: Changes | None = None
     # Inputs no policy metric matched in the period; the section is shown only when there are some.
     unmatched: tuple[UnmatchedInput, ...] = ()
+    # Tracked metrics without a result in the period (a chart is drawn only where the history window has some).
+    no_data: tuple[str, ...] = ()
 
     @property
     def quiet(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.common.errors import TripwireError
-from bot.common.messages import CardPost, CardUpdate, ThreadLine
+from bot.common.messages import CardPost, CardUpdate, PageUpdate, ThreadLine
 from bot.common.vocabulary import CLOSED, Action, Status
 from bot.policy.document import Policy
 from bot.policy.oncall import escalation_pages
@@ -24,6 +24,8 @@ PAGE_KINDS = ("page", "ack_reminder")
 DEADLINE_KINDS = ("deadline_reminder", "deadline_due")
 # The actions that close or reopen an incident, and so give back or take again its dedup key's claim.
 CLAIM_ACTIONS = frozenset({Action.RESOLVE, Action.DISMISS, Action.REOPEN})
+# The changes a paged person's DM reports ("acknowledged by @tom at …"): what decides whether they still must act.
+PAGE_NEWS = frozenset({"status", "escalation_level"})
 # A deadline clock whose policy lists no reminders still warns its owners, at these shares of its time.
 DEFAULT_REMINDER_SHARES = (0.5, 0.9)
 
@@ -54,6 +56,24 @@ def enqueue_card_update(session: Session, incident: Incident, now: datetime, *, 
             incident_id=incident.id, channel=incident.redacted_channel_id, redacted=True, by_person=by_person
         )
         queues.enqueue_message(session=session, message=redacted, now=now)
+
+
+def enqueue_page_updates(session: Session, incident: Incident, *, now: datetime, actor: str, action: Action) -> None:
+    """Queue an edit of each page DM of the incident (sent, or still to be sent) to say what was done and by whom."""
+    assert incident.id is not None
+    for page in queues.list_pages(session=session, incident_id=incident.id):
+        assert page.id is not None
+        update = PageUpdate(
+            incident_id=incident.id,
+            user=page.channel,
+            page_id=page.id,
+            action=action.value,
+            actor=actor,
+            at=now,
+            status=incident.status,
+            step=incident.escalation_level,
+        )
+        queues.enqueue_message(session=session, message=update, now=now)
 
 
 def record(
@@ -93,6 +113,8 @@ def record(
         queues.enqueue_message(session=session, message=line, now=now)
     if changed:
         enqueue_card_update(session, incident, now, by_person=actor != SYSTEM_ACTOR)
+    if PAGE_NEWS.intersection(changed):
+        enqueue_page_updates(session, incident, now=now, actor=actor, action=action)
     return entry
 
 

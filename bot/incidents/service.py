@@ -38,6 +38,8 @@ from db.models import EvalResult, Incident, IncidentDeadline
 class Home:
     """What App Home shows one person."""
 
+    # Paged and not yet acknowledged: App Home puts these first.
+    waiting: Sequence[Incident]
     reported: Sequence[Incident]
     assigned: Sequence[Incident]
     deadlines: Sequence[IncidentDeadline]
@@ -227,11 +229,7 @@ class IncidentService:
             )
 
         def apply(session: Session, incident: Incident, now: datetime) -> None:
-            if incident.level in policy.snooze.forbidden_levels:
-                raise InvalidInput(
-                    f"{incident.ref} is at {incident.level} level; the policy does not allow snoozing it.",
-                    field="duration",
-                )
+            self._check_snoozable(incident, policy)
             incident.snoozed_until = now + duration
             incident.snooze_reason = reason.strip()
             queues.add_timer(session=session, kind="snooze_end", due_at=now + duration, incident_id=incident_id)
@@ -239,6 +237,31 @@ class IncidentService:
         return self._change(
             incident_id=incident_id, actor=actor, action=Action.SNOOZE, apply=apply, note=reason.strip()
         )
+
+    def check_snooze(self, *, incident_id: int, actor: str) -> None:
+        """Raise what `snooze` would refuse (role, status, level) without writing anything, the refusal unaudited.
+
+        For a snooze form submitted again after a refusal: the first refusal is on the timeline, and its entry claimed
+        the submission, so the repeat is not acted on; this says why it still would not be.
+        """
+        policy = self.policy
+        with self._uow.read() as session:
+            incident = self._load(session, incident_id, for_update=False)
+        if not policy.permits(action=Action.SNOOZE, user=actor):
+            allowed = policy.permissions.get(Action.SNOOZE, ())
+            raise PermissionDenied(f"{self._denial(incident, Action.SNOOZE, allowed)} Nothing was changed.")
+        next_status(Action.SNOOZE, Status(incident.status), incident.ref)
+        self._check_snoozable(incident, policy)
+
+    @staticmethod
+    def _check_snoozable(incident: Incident, policy: Policy) -> None:
+        # The card offers no Snooze button at these levels (bot/slack/calls.py); this refuses the command, older cards
+        # and forms opened before a policy reload.
+        if incident.level in policy.snooze.forbidden_levels:
+            raise InvalidInput(
+                f"{incident.ref} is at {incident.level} level; the policy does not allow snoozing it.",
+                field="duration",
+            )
 
     def get(self, *, incident_id: int) -> Detail:
         """One incident with its timeline and deadline clocks (read without waiting on any writer)."""
@@ -263,11 +286,12 @@ class IncidentService:
             return repo.list_incidents(session=session, scope=scope, user=user)
 
     def home(self, *, user: str) -> Home:
-        """A person's open incidents, those assigned to them, and the deadline clocks running."""
+        """What waits on a person, their open incidents, those assigned to them, and the deadline clocks running."""
         # A writing unit of work, though it only reads: it claims the app_home_opened event's key, so a retried event
         # publishes the view once (a read-only one claims nothing).
         with self._uow() as session:
             return Home(
+                waiting=repo.list_waiting_on_user(session=session, user=user),
                 reported=repo.list_open_for_user(session=session, user=user, role="reporter"),
                 assigned=repo.list_open_for_user(session=session, user=user, role="assignee"),
                 deadlines=repo.list_running_deadlines(session=session),
@@ -301,10 +325,12 @@ class IncidentService:
                 after={},
                 note=f"{action.value} refused: the policy gives it to {', '.join(allowed)}",
             )
-        return PermissionDenied(
-            f"You can't {action.value} {incident.ref}: policy {self.policy.version} gives that to "
-            f"{', '.join(allowed)}. Nothing was changed; the attempt is on the timeline."
-        )
+        denial = self._denial(incident, action, allowed)
+        return PermissionDenied(f"{denial} Nothing was changed; the attempt is on the timeline.")
+
+    def _denial(self, incident: Incident, action: Action, allowed: Sequence[str]) -> str:
+        who = ", ".join(allowed)
+        return f"You can't {action.value} {incident.ref}: policy {self.policy.version} gives that to {who}."
 
     def _change(
         self,

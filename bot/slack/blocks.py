@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.common.limits import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX, truncate
+from bot.common.messages import IncidentBrief, PageUpdate
 from bot.common.vocabulary import CLOSED, Action, Status
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.text import channel_link, crosswalk_line, mention, render, slack_date, slack_due, slack_escape
@@ -54,6 +55,7 @@ def incident_card(
     now: datetime | None = None,
     redacted: bool = False,
     crosswalk: Mapping[str, Any] | None = None,
+    snoozable: bool = True,
 ) -> list[dict[str, Any]]:
     """The incident card: everything a triager needs at a glance, with the buttons its status allows.
 
@@ -61,6 +63,8 @@ def incident_card(
     so nothing on it goes stale between edits; `now` only decides what has already passed (an overdue ack). The
     card is edited again when that changes: a deadline falls due, a page moves the ack deadline, a status changes.
     `crosswalk` is what the policy mapped the incident's level to when it was opened (`crosswalk_of`).
+    `snoozable` is False where the policy in force forbids snoozing the incident's level (`snooze.forbidden_levels`):
+    the card then offers no Snooze button.
     """
     now = now or incident.updated_at
     if redacted:
@@ -125,7 +129,7 @@ def incident_card(
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text=truncate(slack_escape(incident.explanation), 2000))])
         )
-    buttons = card_buttons(incident)
+    buttons = card_buttons(incident, snoozable=snoozable)
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.CARD_ACTIONS, elements=buttons))
     return as_dicts(blocks)
@@ -168,8 +172,12 @@ def _redacted_card(incident: Incident) -> list[dict[str, Any]]:
     return as_dicts(blocks)
 
 
-def card_buttons(incident: Incident) -> list[ButtonElement]:
-    """The buttons that make sense for the incident's status."""
+def card_buttons(incident: Incident, *, snoozable: bool = True) -> list[ButtonElement]:
+    """The buttons that make sense for the incident's status (and Snooze only where the policy allows it).
+
+    One card is shared by everyone in the channel, so a button can depend on the incident (its status, its level)
+    but never on who looks at it: whether this person's role may snooze is decided when the form is submitted.
+    """
     value = str(incident.id)
     status = Status(incident.status)
     if status in CLOSED:
@@ -179,7 +187,8 @@ def card_buttons(incident: Incident) -> list[ButtonElement]:
         buttons.append(ButtonElement(text="Acknowledge", action_id=ActionId.ACKNOWLEDGE, value=value, style="primary"))
     if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
         buttons.append(ButtonElement(text="Escalate", action_id=ActionId.ESCALATE, value=value))
-        buttons.append(ButtonElement(text="Snooze", action_id=ActionId.SNOOZE, value=value))
+        if snoozable:
+            buttons.append(ButtonElement(text="Snooze", action_id=ActionId.SNOOZE, value=value))
     buttons.append(
         ButtonElement(
             text="Resolve",
@@ -195,6 +204,39 @@ def card_buttons(incident: Incident) -> list[ButtonElement]:
         )
     )
     return buttons
+
+
+def page_dm(brief: IncidentBrief, *, incident_id: int, acted: PageUpdate | None = None) -> dict[str, Any]:
+    """A page DM's text and blocks: what was paged, then (once someone acted) what was done, by whom and when.
+
+    Its buttons are the card's verbs the incident still allows (they send the card's action ids, so one listener and
+    one idempotency key serve both), and a link to the card's channel.
+    """
+    text = render("slack/page_dm.j2", incident=brief, acted=acted)
+    status = Status(acted.status) if acted is not None else Status.TRIGGERED
+    value = str(incident_id)
+    buttons: list[ButtonElement] = []
+    if status == Status.TRIGGERED:
+        buttons.append(ButtonElement(text="Acknowledge", action_id=ActionId.ACKNOWLEDGE, value=value, style="primary"))
+    if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
+        buttons.append(ButtonElement(text="Escalate", action_id=ActionId.ESCALATE, value=value))
+    link = card_link(brief.channel_id)
+    if link:
+        buttons.append(ButtonElement(text="Open the card", action_id=ActionId.OPEN_CARD, value=value, url=link))
+    blocks: list[Block] = [section(text)]
+    if buttons:
+        blocks.append(ActionsBlock(block_id=BlockId.PAGE_ACTIONS, elements=buttons))
+    return {"text": text, "blocks": as_dicts(blocks)}
+
+
+def card_link(channel: str | None) -> str | None:
+    """A link that opens the card's channel in Slack (Slack's documented app_redirect; it needs no workspace URL).
+
+    A permalink to the card message itself needs the workspace's URL, which the bot does not know.
+    """
+    if channel and channel[:1] in ("C", "G") and channel.isalnum():
+        return f"https://slack.com/app_redirect?channel={channel}"
+    return None
 
 
 def text_blocks(text: str) -> list[dict[str, Any]]:

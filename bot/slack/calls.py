@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,12 +18,13 @@ from bot.common.messages import (
     DigestRefresh,
     DigestReview,
     PageDM,
+    PageUpdate,
     ParkedNotice,
     PolicyRefusedNotice,
     ReminderDM,
     ThreadLine,
 )
-from bot.slack.blocks import card_text, crosswalk_of, incident_card
+from bot.slack.blocks import card_text, crosswalk_of, incident_card, page_dm
 from bot.slack.modals import published_digest
 from bot.slack.pacing import UPLOAD
 from bot.slack.text import render
@@ -55,6 +56,8 @@ class Outgoing:
     session: Session
     row: OutboxMessage
     now: datetime
+    # The levels the policy in force forbids snoozing: their cards offer no Snooze button.
+    snooze_forbidden: Collection[str] = ()
 
 
 Build = Callable[[Outgoing], SlackCall]
@@ -86,7 +89,12 @@ def _card(outgoing: Outgoing, incident: Incident, *, redacted: bool) -> dict[str
     # Only an incident a policy level opened has a crosswalk, kept on its `create` entry.
     timeline = repo.list_timeline(session=outgoing.session, incident_id=incident.id or 0) if incident.level else ()
     blocks = incident_card(
-        incident, deadlines=deadlines, now=outgoing.now, redacted=redacted, crosswalk=crosswalk_of(timeline)
+        incident,
+        deadlines=deadlines,
+        now=outgoing.now,
+        redacted=redacted,
+        crosswalk=crosswalk_of(timeline),
+        snoozable=incident.level not in outgoing.snooze_forbidden,
     )
     return {"text": card_text(incident, redacted=redacted), "blocks": blocks}
 
@@ -147,9 +155,28 @@ def _post_thread_line(outgoing: Outgoing) -> SlackCall:
 
 def _send_page(outgoing: Outgoing) -> SlackCall:
     page = PageDM.from_row(outgoing.row)
-    return SlackCall(
-        "chat.postMessage", {"channel": page.channel, "text": render("slack/page_dm.j2", incident=page.incident)}
-    )
+    message = page_dm(page.incident, incident_id=page.incident_id)
+    return SlackCall("chat.postMessage", {"channel": page.channel, **message})
+
+
+def _update_page(outgoing: Outgoing) -> SlackCall:
+    update = PageUpdate.from_row(outgoing.row)
+    if queues.later_unsent_page_update(
+        session=outgoing.session,
+        incident_id=update.incident_id,
+        user=update.user,
+        page_id=update.page_id,
+        after_id=outgoing.row.id or 0,
+    ):
+        raise Skip("superseded by a newer edit of the page")
+    row = queues.get_outbox(session=outgoing.session, message_id=update.page_id)
+    # The edit waited for its page's post (the outbox's edit lane): a page that is not there was parked, and the
+    # admins were told then; there is nothing to edit.
+    if row is None or row.status != "sent" or not row.slack_ts:
+        raise Skip("the page was never posted")
+    page = PageDM.from_row(row)
+    message = page_dm(page.incident, incident_id=page.incident_id, acted=update)
+    return SlackCall("chat.update", {"channel": row.slack_channel or row.channel, "ts": row.slack_ts, **message})
 
 
 def _send_reminder(outgoing: Outgoing) -> SlackCall:
@@ -267,6 +294,7 @@ CALLS: dict[str, CallPlan] = {
     CardUpdate.kind: CallPlan(UPDATE, _update_card),
     ThreadLine.kind: CallPlan(POST, _post_thread_line),
     PageDM.kind: CallPlan(POST, _send_page),
+    PageUpdate.kind: CallPlan(UPDATE, _update_page),
     ReminderDM.kind: CallPlan(POST, _send_reminder),
     PolicyRefusedNotice.kind: CallPlan(POST, _send_policy_refusal),
     ParkedNotice.kind: CallPlan(POST, _send_parked_notice),

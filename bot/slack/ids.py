@@ -6,13 +6,15 @@ from enum import StrEnum
 
 
 class ActionId(StrEnum):
-    """Buttons on the incident card and in App Home."""
+    """Buttons on the incident card, in page DMs and in App Home."""
 
     ACKNOWLEDGE = "incident_acknowledge"
     ESCALATE = "incident_escalate"
     RESOLVE = "incident_resolve"
     REOPEN = "incident_reopen"
     SNOOZE = "incident_snooze"
+    # A page DM's link to the card's channel: Slack opens the link and still sends the click, which is only acked.
+    OPEN_CARD = "page_open_card"
     DIGEST_PUBLISH = "digest_publish"
     DIGEST_EDIT = "digest_edit"
     DIGEST_DISCARD = "digest_discard"
@@ -43,6 +45,7 @@ class BlockId(StrEnum):
     SUMMARY = "summary"
     DIGEST_ACTIONS = "digest_actions"
     CARD_ACTIONS = "card_actions"
+    PAGE_ACTIONS = "page_actions"
 
 
 # Every input in the modal uses this action id; the block id says which field it is.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -30,6 +31,7 @@ from bot.common.limits import (
 )
 from bot.incidents.lifecycle import CHECKPOINT_MAX, DEPLOYMENT_MAX, MODEL_MAX
 from bot.policy.document import Policy
+from bot.policy.values import parse_duration
 from bot.slack.blocks import BlockLimitError, as_dicts, section, text_blocks
 from bot.slack.ids import INPUT_ACTION, BlockId, CallbackId
 from bot.slack.text import render
@@ -149,11 +151,20 @@ def home_view(
     *,
     reported: Sequence[Incident],
     assigned: Sequence[Incident],
+    waiting: Sequence[Incident] = (),
+    now: datetime | None = None,
     on_call: str = "",
     deadlines: str = "",
 ) -> dict[str, Any]:
-    """App Home: my open incidents, those assigned to me, who is on call, and the deadlines running."""
-    blocks: list[Block] = [HeaderBlock(text="Tripwire")]
+    """App Home: what waits on me (paged, not acknowledged), my open incidents, those assigned to me, who is on call,
+    and the deadlines running. `now` decides which acks are overdue (the due times are Slack date tokens)."""
+    blocks: list[Block] = [HeaderBlock(text="Tripwire"), section("*Waiting on you*")]
+    if not waiting:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Nothing waits on you.")]))
+    for incident in waiting:
+        overdue = incident.ack_due_at is not None and now is not None and incident.ack_due_at <= now
+        blocks.append(section(render("slack/waiting_line.j2", incident=incident, overdue=overdue)))
+    blocks.append(DividerBlock())
     for heading, incidents in (("Assigned to you", assigned), ("Reported by you, still open", reported)):
         blocks.append(section(f"*{heading}*"))
         if not incidents:
@@ -171,9 +182,18 @@ def home_view(
 SNOOZE_CHOICES = ("30m", "1h", "2h", "4h", "8h", "24h")
 
 
+def snooze_choices(max_duration: str) -> list[str]:
+    """The form's durations: the usual ones the policy's limit allows, and the limit itself when it is not one."""
+    limit = parse_duration(max_duration)
+    choices = [choice for choice in SNOOZE_CHOICES if parse_duration(choice) <= limit]
+    # Compared as spans: the policy's 24h is written "1d".
+    return choices if choices and parse_duration(choices[-1]) == limit else [*choices, max_duration]
+
+
 def snooze_modal(incident: Incident, *, max_duration: str) -> dict[str, Any]:
-    """Ask for how long and why before snoozing an incident."""
-    options = [_option(choice, choice) for choice in SNOOZE_CHOICES]
+    """Ask for how long (only what the policy allows) and why before snoozing an incident."""
+    options = [_option(choice, choice) for choice in snooze_choices(max_duration)]
+    initial = options[min(1, len(options) - 1)]  # an hour, unless the policy allows less
     view = View(
         type="modal",
         callback_id=CallbackId.SNOOZE,
@@ -189,7 +209,7 @@ def snooze_modal(incident: Incident, *, max_duration: str) -> dict[str, Any]:
             _input(
                 BlockId.DURATION,
                 "For how long",
-                StaticSelectElement(action_id=INPUT_ACTION, options=options, initial_option=options[1]),
+                StaticSelectElement(action_id=INPUT_ACTION, options=options, initial_option=initial),
             ),
             _input(BlockId.REASON, "Why", PlainTextInputElement(action_id=INPUT_ACTION, multiline=True)),
         ],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -105,6 +105,7 @@ class Outbox:
         batch: int = 50,
         workers: int = WORKERS,
         admins: Callable[[], Sequence[str]] = tuple,
+        snooze_forbidden: Callable[[], Collection[str]] = tuple,
         wall: Clock = system_clock,
     ) -> None:
         self._uow = uow
@@ -119,6 +120,8 @@ class Outbox:
         self._batch = batch
         self._workers = workers
         self._admins = admins
+        # Read at each render, like the admins: a card drawn after a policy reload offers what the new policy allows.
+        self._snooze_forbidden = snooze_forbidden
         self._in_flight: dict[int, Future[PassResult]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -272,7 +275,10 @@ class Outbox:
             if route is None:
                 raise Park(f"unknown outbox kind {message.kind!r}")
             try:
-                call = route.build(Outgoing(session=session, row=message, now=self._clock()))
+                outgoing = Outgoing(
+                    session=session, row=message, now=self._clock(), snooze_forbidden=self._snooze_forbidden()
+                )
+                call = route.build(outgoing)
             except Skip as exc:
                 message.status, message.sent_at, message.last_error = "sent", self._clock(), str(exc)
                 return

@@ -1,4 +1,4 @@
-"""Buttons on the incident card."""
+"""Buttons on the incident card and in page DMs (the same verbs, the incident id as their value)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,14 @@ def handle_snooze_button(
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+def handle_link_button(ack: Ack) -> None:
+    """A page DM's link to the card: Slack opens the link itself and sends the click, which needs only its ack."""
+    ack()
+
+
 def register(app: App) -> None:
-    """One listener for the verbs, one for the snooze form."""
+    """One listener for the verbs (on the card and in page DMs), one for the snooze form, one for links."""
     for action_id in (ActionId.ACKNOWLEDGE, ActionId.ESCALATE, ActionId.RESOLVE, ActionId.REOPEN):
         app.action(action_id.value)(handle_card_button)
     app.action(ActionId.SNOOZE.value)(handle_snooze_button)
+    app.action(ActionId.OPEN_CARD.value)(handle_link_button)

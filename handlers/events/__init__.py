@@ -14,11 +14,13 @@ from bot.slack.replies import deadlines_text, oncall_text
 
 
 def handle_app_home_opened(event: dict[str, Any], client: WebClient, incidents: IncidentService) -> None:
-    """Publish the person's App Home: their incidents, who is on call, and the deadlines running."""
+    """Publish the person's App Home: what waits on them, their incidents, who is on call, the deadlines running."""
     if event.get("tab", "home") != "home":
         return
     home = incidents.home(user=event["user"])
     view = home_view(
+        waiting=home.waiting,
+        now=incidents.now(),
         reported=home.reported,
         assigned=home.assigned,
         on_call=oncall_text(roster(incidents.policy, at=incidents.now())),

@@ -327,6 +327,43 @@ def test_more_charts_than_one_upload_carries_go_in_batches(
     assert failed == []
 
 
+def test_charts_show_weeks_of_history_per_family_and_list_metrics_without_data(
+    bot: Tripwire, monday: ManualClock
+) -> None:
+    from bot.policy.triage import Result
+
+    period = bot.digests.period_for("weekly")
+    # Nine weeks of daily results for one family and four for another, on the CTF metric only (below its lines).
+    spans = {"frontier-x": 63, "atlas-2": 28}
+    bot.ingest.ingest(
+        [
+            Result(
+                source="inspect",
+                model=model,
+                task="ctf_web",
+                metric="accuracy",
+                value=0.1 + 0.001 * back,
+                run_id=f"history-{model}-{back}",
+                observed_at=period.end - timedelta(days=back, hours=6),
+            )
+            for model, days in spans.items()
+            for back in range(days)
+        ]
+    )
+    composed = bot.digests.compose(period)
+    charts = {chart.metric_id: chart for chart in composed.content.charts}
+    assert list(charts) == ["cyber.ctf"]  # the other metrics have no results at all: listed, not drawn
+    assert "cyber.exploit" in composed.content.no_data and "cyber.ctf" not in composed.content.no_data
+    assert "Metrics with no data this period:" in composed.text_md and "cyber.exploit" in composed.text_md
+    chart = charts["cyber.ctf"]
+    assert {family: len(points) for family, points in chart.series.items()} == {"frontier-x": 63, "atlas-2": 28}
+    zone = ZoneInfo(period.timezone)
+    last_days = [datetime.fromisoformat(when) for when, _ in chart.series["frontier-x"][-2:]]
+    assert last_days == [(period.end - timedelta(days=d, hours=12)).astimezone(zone) for d in (1, 0)]
+    assert [datetime.fromisoformat(t) for t in chart.highlight] == [period.start, period.end]
+    assert datetime.fromisoformat(chart.window[0]) == period.end - timedelta(weeks=12)
+
+
 def test_catch_up_draft_waits_past_the_start(bot: Tripwire) -> None:
     before = datetime.now(UTC)
     scheduler = build_scheduler(

@@ -52,8 +52,9 @@ def test_chart_carries_its_lines_and_data() -> None:
     assert chart.lines == {"watch": 0.4, "alert": 0.6, "threshold": 0.8}
     assert sorted(chart.series) == ["atlas", "borealis"]
     atlas = chart.series["atlas"]
-    assert len(atlas) == 7 and atlas[0] == ("2026-10-26T12:00:00-07:00", 0.7)
-    # After the fall-back the same wall-clock hour carries the winter offset.
+    # Without a history from the database the period's results are folded into days counted back from the period
+    # end (midnight PST), so before the fall-back each day runs 01:00-01:00 PDT and its middle is 13:00 PDT.
+    assert len(atlas) == 7 and atlas[0] == ("2026-10-26T13:00:00-07:00", 0.7)
     assert atlas[-1] == ("2026-11-01T12:00:00-08:00", 0.82)
 
 

@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.common.clock import Clock, system_clock
-from bot.common.messages import CardUpdate, ParkedNotice
+from bot.common.messages import CardUpdate, PageUpdate, ParkedNotice
 from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall
 from bot.slack.lookup import find_posted, tagged
 from bot.slack.pacing import EDIT_RESERVE, UPLOAD, Pacer
@@ -250,8 +250,11 @@ class Outbox:
         route = CALLS.get(message.kind)
         if route is None:
             return 0.0  # parked on delivery without a call
-        # The bot's own card edits leave part of chat.update's quota for the edits people's clicks wait for.
-        background = message.kind == CardUpdate.kind and not message.payload.get("by_person")
+        # The bot's own card edits, and the page-DM edits that follow any change, leave part of chat.update's quota for
+        # the card edit a person's click is waiting to see.
+        background = message.kind == PageUpdate.kind or (
+            message.kind == CardUpdate.kind and not message.payload.get("by_person")
+        )
         return self._pacer.acquire(route.method, message.channel, reserve=EDIT_RESERVE if background else 0.0)
 
     def _deliver_one(self, message_id: int) -> PassResult:

@@ -169,14 +169,19 @@ def commands_and_clicks(
 
 def settle(slack: Server, since: int, quiet: float, limit: float) -> int:
     """Wait until the call log has not grown for `quiet` seconds (at most `limit`); return the calls since."""
-    seen, last_change, deadline = -1, time.monotonic(), time.monotonic() + limit
-    while time.monotonic() < deadline:
+    seen, changed = -1, time.monotonic()
+
+    def is_quiet() -> bool:
+        nonlocal seen, changed
         count = len(calls(slack, since))
         if count != seen:
-            seen, last_change = count, time.monotonic()
-        elif time.monotonic() - last_change >= quiet:
-            break
-        time.sleep(0.25)
+            seen, changed = count, time.monotonic()
+            return False
+        return time.monotonic() - changed >= quiet
+
+    # Past `limit` the log is still growing: the caller counts what is there (the storm reports what is queued).
+    with contextlib.suppress(TimeoutError):
+        poll(is_quiet, limit, "the local Slack to go quiet", every=0.25)
     return seen
 
 

@@ -92,9 +92,13 @@ def card_texts(blocks: list[dict[str, Any]]) -> str:
 
 
 def test_card_before_anything_is_due_matches_golden() -> None:
-    blocks = incident_card(threshold_incident(), deadlines=clocks(), now=OPENED, crosswalk=LEVEL_CROSSWALK)
+    # The bundled and fixture policies forbid snoozing threshold level (`snooze.forbidden_levels`), as calls.py passes.
+    blocks = incident_card(
+        threshold_incident(), deadlines=clocks(), now=OPENED, crosswalk=LEVEL_CROSSWALK, snoozable=False
+    )
     check_golden("card_triggered.json", as_json(blocks), folder=GOLDEN)
     text = card_texts(blocks)
+    assert [e["text"]["text"] for e in blocks[-1]["elements"]] == ["Acknowledge", "Escalate", "Resolve"]
     due = int((OPENED + timedelta(minutes=15)).timestamp())
     # The countdown is Slack's {ago}, worked out when someone reads the card: it cannot go stale.
     assert f"due <!date^{due}^{{date_short_pretty}} {{time}} ({{ago}})|2026-11-23 15:15 UTC>" in text
@@ -104,7 +108,11 @@ def test_card_before_anything_is_due_matches_golden() -> None:
 def test_card_past_due_says_overdue_matches_golden() -> None:
     now = OPENED + timedelta(days=16)
     blocks = incident_card(
-        threshold_incident(updated_at=now), deadlines=clocks(external="overdue"), now=now, crosswalk=LEVEL_CROSSWALK
+        threshold_incident(updated_at=now),
+        deadlines=clocks(external="overdue"),
+        now=now,
+        crosswalk=LEVEL_CROSSWALK,
+        snoozable=False,
     )
     check_golden("card_past_due.json", as_json(blocks), folder=GOLDEN)
     text = card_texts(blocks)

@@ -33,8 +33,10 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist): the suite waits on subprocesses, PostgreSQL and a browser as much as it computes.
+# Every test has its own database, ports and folders, so they run side by side; `-n 0` runs them one by one.
 test: lint types
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Tripwire against a minimal endpoint and Alertmanager, at the edge (wrk, loopback); the table is in README.md.
 bench: $(STAMP)

@@ -2,8 +2,9 @@
 
 - commands: signed `/incident` commands straight to the bot; answer latency is when the answer reached the local
   Slack's response_url (or, for an answer given inline, when the HTTP response came back).
-- clicks: Acknowledge on real cards (through the local Slack, as a person clicks); latency is click sent ->
-  chat.update of that card arriving at the local Slack.
+- clicks: Acknowledge on real cards (through the local Slack, as a person clicks); latency is click sent -> the
+  card edited at the local Slack, by either path: a POST to the click's response_url replacing the card
+  (replace_original), or chat.update of that card. Which path each click's edit took is counted.
 Prints one JSON object: latencies in milliseconds (p50, p95, p99) and how many got no answer in time.
 """
 
@@ -20,8 +21,8 @@ from typing import Any
 
 import httpx
 
-# How long to wait for the last answer: a minute, plus what Slack's own limits can add when the outbox paces card
-# edits to Tier 3 (50 a minute) - so a slow answer is measured, not dropped.
+# How long to wait for the last answer: a minute, plus what Slack's own limits can add when a card edit goes by
+# chat.update, paced to Tier 3 (50 a minute) - so a slow answer is measured, not dropped.
 SETTLE_SECONDS = 60.0
 SETTLE_PER_ITEM = 1.5
 
@@ -114,8 +115,9 @@ def commands(slack: str, bot: str, texts: list[str], concurrency: int) -> dict[s
 
 
 def clicks(slack: str, cards: list[list[str]], concurrency: int) -> dict[str, Any]:
-    """Click Acknowledge on each card once; time until its chat.update arrives."""
-    since = len(httpx.get(f"{slack}/bench/calls", timeout=30).json())
+    """Click Acknowledge on each card once; time until the card is edited, by its response_url or chat.update."""
+    since_calls = len(httpx.get(f"{slack}/bench/calls", timeout=30).json())
+    since_posts = len(httpx.get(f"{slack}/bench/responses", timeout=30).json())
 
     def job(card: list[str]) -> Callable[[httpx.Client], dict[str, Any]]:
         channel, ts = card
@@ -130,19 +132,31 @@ def clicks(slack: str, cards: list[list[str]], concurrency: int) -> dict[str, An
         return click
 
     sent = in_parallel([job(card) for card in cards], concurrency)
+    paths: dict[str, str] = {}
 
     def arrivals() -> dict[str, float]:
-        calls = httpx.get(f"{slack}/bench/calls", params={"since": since}, timeout=30).json()
+        calls = httpx.get(f"{slack}/bench/calls", params={"since": since_calls}, timeout=30).json()
+        posts = httpx.get(f"{slack}/bench/responses", params={"since": since_posts}, timeout=30).json()
+        edits = [(call, "chat.update") for call in calls if call["method"] == "chat.update"]
+        edits += [(post, "response_url") for post in posts if post["replace_original"]]
         first: dict[str, float] = {}
-        for call in calls:
-            if call["method"] == "chat.update" and call["ts"] and call["ts"] not in first:
-                first[call["ts"]] = call["at"]
+        for edit, path in sorted(edits, key=lambda pair: float(pair[0]["at"])):
+            if edit["ok"] and edit["ts"] and edit["ts"] not in first:
+                first[edit["ts"]], paths[edit["ts"]] = edit["at"], path
         return first
 
     arrived = wait_for(arrivals, {s["ts"] for s in sent})
+    latency = {s["ts"]: arrived[s["ts"]] - s["sent"] for s in sent if s["ts"] in arrived}
+    by_path = {
+        path: percentiles([seconds for ts, seconds in latency.items() if paths[ts] == path])
+        for path in sorted(set(paths.values()))
+    }
     return {
         "ack": percentiles([s["answered"] - s["sent"] for s in sent]),
-        "card_update": percentiles([arrived[s["ts"]] - s["sent"] for s in sent if s["ts"] in arrived]),
+        "card_update": percentiles(list(latency.values())),
+        # How each click's card edit got there first: through the click's response_url, or by chat.update.
+        "via": {path: sum(1 for ts in latency if paths[ts] == path) for path in ("response_url", "chat.update")},
+        "card_update_by_path": by_path,
         "unanswered": sum(1 for s in sent if s["ts"] not in arrived),
         "non_2xx": sum(1 for s in sent if not 200 <= s["status"] < 300),
     }

@@ -2,7 +2,8 @@
 
 The bot under test talks to it over real HTTP. Besides Slack's own routes it serves:
 - GET  /bench/calls?since=N      Web API calls after seq N: seq, method, wall-clock arrival, channel, ts
-- GET  /bench/responses?since=N  response_url POSTs after seq N, likewise
+- GET  /bench/responses?since=N  response_url POSTs after seq N, likewise; `ts` is the message a replace_original
+                                 POST edited (the clicked card)
 - POST /bench/commands           pre-signed slash command bodies (each with its own response_url), for wrk
 - POST /bench/click              click a button on a message as a person would; returns when the bot answered
 """
@@ -56,6 +57,7 @@ def _compact(call: Call) -> dict[str, Any]:
         "response_ts": (call.response or {}).get("ts"),
         "response_url_id": args.get("response_url_id"),
         "thread_ts": args.get("thread_ts"),
+        "replace_original": args.get("replace_original") is True,
     }
 
 
@@ -73,6 +75,11 @@ def bench_routes(slack: LocalSlack) -> list[BaseRoute]:
         since = int(request.query_params.get("since", "0"))
         with ws.lock:
             found = [_compact(call) for call in ws.response_posts[since:]]
+            for post in found:
+                # A response_url POST names no message: the one it edits is the one its URL was issued for.
+                target = ws.response_urls.get(str(post["response_url_id"]))
+                if post["replace_original"] and target is not None:
+                    post["channel"], post["ts"] = target.channel_id, target.message_ts
         return JSONResponse(found)
 
     async def commands(request: Request) -> Response:

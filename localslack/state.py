@@ -9,6 +9,8 @@ render the same state later.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import dataclasses
 import secrets
@@ -27,6 +29,8 @@ TRIGGER_LIFETIME = 3.0
 RESPONSE_URL_LIFETIME = 30 * 60.0
 RESPONSE_URL_MAX_USES = 5
 MODAL_STACK_LIMIT = 3
+# Bumped when Workspace.dump changes shape, so an older file is refused rather than misread.
+DUMP_FORMAT = 1
 # The bot token's scopes: those bot/slack/manifest.py asks for (a test keeps the two equal); tests take some away
 # (`LocalSlack.scopes`) to see what an app missing them meets.
 DEFAULT_SCOPES = frozenset(
@@ -1026,24 +1030,28 @@ class Workspace:
         channel = self.resolve_channel(ref) if ref != wanted else None
         return ref == wanted or (channel is not None and channel.id == wanted)
 
-    def take_failure(self, method: str, channel: Any = None) -> Failure | None:
-        """Consume one use of the first scripted failure that matches this method (and channel argument)."""
+    def take_failure(self, method: str, channel: Any = None, *, named: bool = False) -> Failure | None:
+        """Consume one use of the first scripted failure that matches this method (and channel argument).
+
+        ``named``: only a failure scripted for this very method matches (a response_url POST is no Web API call).
+        """
         with self.lock:
             for failure in self.failures:
                 if (
                     failure.remaining > 0
-                    and failure.method in (None, method)
+                    and failure.method in ((method,) if named else (None, method))
                     and self._addressed_to(failure.channel, channel)
                 ):
                     failure.remaining -= 1
                     return dataclasses.replace(failure)
             return None
 
-    def take_hold(self, method: str, channel: Any = None) -> Hold | None:
+    def take_hold(self, method: str, channel: Any = None, *, named: bool = False) -> Hold | None:
         """Consume one use of the first scripted slow answer that matches this method (and channel argument)."""
         with self.lock:
             for hold in self.holds:
-                if hold.remaining > 0 and hold.method in (None, method) and self._addressed_to(hold.channel, channel):
+                wanted = (method,) if named else (None, method)
+                if hold.remaining > 0 and hold.method in wanted and self._addressed_to(hold.channel, channel):
                     hold.remaining -= 1
                     hold.held += 1
                     hold.reached.set()
@@ -1067,6 +1075,84 @@ class Workspace:
             self.response_posts.append(call)
         self.touch()
         return call
+
+    # ------------------------------------------------------------ dump and restore (a workspace kept across restarts)
+
+    def dump(self) -> dict[str, Any]:
+        """Return what a restart must keep (people, conversations, messages, App Homes, files) as JSON-able data.
+
+        Not kept: ephemerals, open modals, triggers and response URLs (Slack lets none outlive the moment), the
+        call and delivery logs, and the tokens: a restart may hand the bot a new token and signing secret.
+        """
+        with self.lock:
+            return {
+                "format": DUMP_FORMAT,
+                "team_id": self.team_id,
+                "bot_user_id": self.bot_user_id,
+                "base_url": self.base_url,
+                "version": self.version,
+                "counter": self._counter,
+                "last_ts_micros": self._last_ts_micros,
+                "users": [u.to_dict() for u in self.users.values()],
+                "channels": [c.to_dict() for c in self.channels.values()],
+                "dms": dict(self.dms),
+                "messages": [m.to_dict() for history in self.history.values() for m in history],
+                "homes": [v.to_dict() for v in self.home_views.values()],
+                "files": [
+                    {
+                        **{f.name: copy.deepcopy(getattr(r, f.name)) for f in dataclasses.fields(r)},
+                        "content": None if r.content is None else base64.b64encode(r.content).decode("ascii"),
+                    }
+                    for r in self.files.values()
+                ],
+            }
+
+    def restore(self, data: Any) -> None:
+        """Put back what :meth:`dump` returned, over what is here; raise ValueError (changing nothing) if unusable."""
+        try:
+            if not isinstance(data, dict) or data.get("format") != DUMP_FORMAT:
+                raise ValueError(f"not a workspace dump of format {DUMP_FORMAT}")
+            if (data["team_id"], data["bot_user_id"]) != (self.team_id, self.bot_user_id):
+                raise ValueError(f"the dump is of workspace {data['team_id']} (bot {data['bot_user_id']})")
+            users = [User(**item) for item in data["users"]]
+            channels = [Channel(**item) for item in data["channels"]]
+            messages = sorted((Message(**item) for item in data["messages"]), key=lambda m: _ts_key(m.ts))
+            homes = [View(**item) for item in data["homes"]]
+            files = [FileRecord(**{**item, "content": _decode(item["content"])}) for item in data["files"]]
+            dms = {str(user): str(channel) for user, channel in dict(data["dms"]).items()}
+            counter, last_ts, version = int(data["counter"]), int(data["last_ts_micros"]), int(data["version"])
+            old_base = str(data["base_url"])
+            for message in messages:
+                # File links were made with the address of the earlier run; the port may differ now.
+                for shared in message.files:
+                    for key in ("url_private", "permalink"):
+                        link = shared.get(key)
+                        if isinstance(link, str) and link.startswith(old_base):
+                            shared[key] = self.base_url + link[len(old_base) :]
+        except (KeyError, TypeError, AttributeError, binascii.Error) as exc:
+            raise ValueError(f"not a usable workspace dump: {exc!r}") from exc
+        known = {c.id for c in channels}
+        stray = sorted({m.channel for m in messages} - known) or sorted(set(dms.values()) - known)
+        if stray:
+            raise ValueError(f"the dump has messages or DMs in unknown conversations {stray}")
+        with self.lock:
+            for user in users:
+                self.users[user.id] = user
+            for channel in channels:
+                self.channels[channel.id] = channel
+                self.history[channel.id] = []
+            for message in messages:
+                self.history[message.channel].append(message)
+            self.dms.update(dms)
+            for view in homes:
+                self.home_views[view.user_id] = view
+            for record in files:
+                self.files[record.id] = record
+            self._counter = max(self._counter, counter)
+            self._last_ts_micros = max(self._last_ts_micros, last_ts)
+            # A page still open from before the restart asks for changes newer than the version it saw.
+            self.version = max(self.version, version)
+        self.touch()
 
     # ------------------------------------------------------------ snapshot
 
@@ -1115,6 +1201,15 @@ def _interactive_elements(block: dict[str, Any]) -> list[dict[str, Any]]:
     elif kind == "input" and isinstance(block.get("element"), dict):
         found = [block["element"]]
     return [e for e in found if isinstance(e, dict) and e.get("type") not in (None, "image")]
+
+
+def _decode(content: str | None) -> bytes | None:
+    return None if content is None else base64.b64decode(content, validate=True)
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    seconds, _, micros = ts.partition(".")
+    return int(seconds), int(micros or 0)
 
 
 def _base36(number: int) -> str:

@@ -5,10 +5,15 @@ one acting user can see, and posts that person's actions to ``/localslack/ui/<ac
 goes through the :class:`~localslack.server.LocalSlack` facade, the same path a test takes, so the bot
 receives exactly the signed deliveries it would get from Slack. An action answers with the bot's HTTP
 status and any delivery error, so the page can say plainly when the bot answered 500.
+
+A message permalink (``/archives/<channel>/p<ts digits>``, what ``chat.getPermalink`` answers) opened in a browser
+lands on the page with that message highlighted; one to no such message is a 404 page.
 """
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -20,9 +25,10 @@ import anyio
 import anyio.to_thread
 import httpx
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from localslack.state import Channel, User, Workspace
 
@@ -36,6 +42,8 @@ SLACK_TIMEOUT_SECONDS = 3.0
 # A long poll never outlives uvicorn's 2 s graceful shutdown, so stopping never waits on a browser tab.
 MAX_POLL_WAIT = 1.5
 BODY_PREVIEW = 2000
+# A permalink's last part: "p" and the message's ts without its dot (seconds, then six digits).
+PERMALINK_STAMP = re.compile(r"p(\d+)(\d{6})")
 
 
 @dataclass(frozen=True)
@@ -366,6 +374,50 @@ def _reason(exc: Exception) -> str:
     return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
+class PageRoute(Route):
+    """A route only a browser asking for a page (``Accept: text/html``) takes."""
+
+    # Other clients fall through to the routes after it: webapi answers the same permalink path with JSON for tests.
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """Match as a Route would, but only for a request that accepts HTML."""
+        accept = dict(scope.get("headers") or []).get(b"accept", b"")
+        if scope.get("type") == "http" and b"text/html" not in accept:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def permalink_target(ws: Workspace, channel_id: str, stamp: str, query: Mapping[str, str]) -> str | None:
+    """Where the page shows a permalink's message (``/?channel=…&message=…``), or None where Slack finds none."""
+    # None for an unknown channel or ts, and for a ``thread_ts`` or ``cid`` that does not hold the message.
+    found = PERMALINK_STAMP.fullmatch(stamp)
+    if found is None:
+        return None
+    ts = f"{found[1]}.{found[2]}"
+    with ws.lock:
+        message = ws.find_message(channel_id, ts) if channel_id in ws.channels else None
+    if message is None:
+        return None
+    thread = message.thread_ts if message.is_reply else None
+    if query.get("thread_ts", thread or ts) != (thread or ts) or query.get("cid", channel_id) != channel_id:
+        return None
+    params = {"channel": channel_id, "message": ts}
+    if thread:
+        params["thread"] = thread
+    if query.get("as"):  # not Slack's: lets a test or a bookmark say who opens it
+        params["as"] = query["as"]
+    return "/?" + str(httpx.QueryParams(params))
+
+
+def _not_found(what: str) -> HTMLResponse:
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found · LocalSlack</title></head>'
+        f'<body><h1 data-testid="not-found">This message could not be found</h1><p>{html.escape(what)}</p>'
+        '<p><a href="/">Open the workspace</a></p></body></html>'
+    )
+    return HTMLResponse(body, status_code=404, headers=NO_STORE)
+
+
 def build_ui_routes(slack: LocalSlack) -> list[BaseRoute]:
     """Return the page at ``/``, its static files and the ``/localslack/ui/*`` JSON endpoints."""
     ws = slack.workspace
@@ -395,6 +447,14 @@ def build_ui_routes(slack: LocalSlack) -> list[BaseRoute]:
             return _bad(str(exc))
         return JSONResponse(data, headers=NO_STORE)
 
+    async def permalink(request: Request) -> Response:
+        """Open a message's permalink in the page: its channel (and thread), the message highlighted."""
+        channel_id, stamp = request.path_params["channel"], request.path_params["stamp"]
+        target = permalink_target(ws, channel_id, stamp, request.query_params)
+        if target is None:
+            return _not_found(f"No message {stamp} in channel {channel_id} (or it was deleted).")
+        return RedirectResponse(target, status_code=302, headers=NO_STORE)
+
     def action_endpoint(name: str, action: Action) -> Route:
         async def endpoint(request: Request) -> Response:
             try:
@@ -418,5 +478,6 @@ def build_ui_routes(slack: LocalSlack) -> list[BaseRoute]:
         Route("/", page, methods=["GET"], name="localslack-ui-page"),
         Mount("/localslack/static", StaticFiles(directory=STATIC_DIR), name="localslack-static"),
         Route("/localslack/ui/state", state, methods=["GET"], name="localslack-ui-state"),
+        PageRoute("/archives/{channel}/{stamp}", permalink, methods=["GET"], name="localslack-ui-permalink"),
         *(action_endpoint(name, action) for name, action in ACTIONS.items()),
     ]

@@ -850,14 +850,31 @@ def _replace_original(
             raise SlackError("message_not_found")
         message.text, message.blocks = text, ws.fill_ids(blocks or [])
         message.attachments = attachments or []
+        # A replaced message is an edited message (Slack sends message_changed either way), as after chat.update.
+        message.edited = True
+        message.edited_ts = ws.next_ts()
     ws.touch()
 
 
 def handle_response_url(ws: Workspace, token: str, raw: bytes, content_type: str) -> Answer:
-    """Answer a POST to a response_url, apply it and log it in ``ws.response_posts``."""
+    """Answer a POST to a response_url, apply it and log it in ``ws.response_posts``.
+
+    ``LocalSlack.fail("response_url", ...)`` and ``hold("response_url", ...)`` script these POSTs (and only a failure
+    or hold that names ``response_url`` does: they are not Web API calls).
+    """
     with ws.lock:
         target = ws.response_urls.get(token)
-        body: Any = None
+        # What was sent is logged even when it is refused, so a test can tell whose POST Slack refused.
+        body: Any = _decoded_or_none(raw, content_type)
+        failure = ws.take_failure(RESPONSE_URL_METHOD, named=True)
+        if failure is not None:
+            answer = _failure_answer(failure.status, failure.error, failure.retry_after)
+            error = failure.error or f"http_{failure.status}"
+            refused = answer.body if isinstance(answer.body, dict) else None
+            ws.record_response_post(
+                Call(RESPONSE_URL_METHOD, _response_log(token, body), False, error, failure.status, refused)
+            )
+            return answer
         try:
             if target is None:
                 raise SlackError("invalid_url", status=404)
@@ -876,7 +893,18 @@ def handle_response_url(ws: Workspace, token: str, raw: bytes, content_type: str
             )
             return Answer(status, error_body)
         ws.record_response_post(Call("response_url", _response_log(token, body), True, None, 200, {"ok": True}))
-        return Answer(200, {"ok": True})
+        return Answer(200, {"ok": True}, hold=ws.take_hold(RESPONSE_URL_METHOD, named=True))
+
+
+# The name a response_url POST goes by in the log and in scripted failures and holds.
+RESPONSE_URL_METHOD = "response_url"
+
+
+def _decoded_or_none(raw: bytes, content_type: str) -> dict[str, Any] | None:
+    try:
+        return _decode_response_body(raw, content_type)
+    except SlackError:
+        return None
 
 
 def _decode_response_body(raw: bytes, content_type: str) -> dict[str, Any]:
@@ -991,6 +1019,8 @@ def build_routes(ws: Workspace) -> list[BaseRoute]:
         """Answer a POST to a response_url."""
         raw = await request.body()
         answer = handle_response_url(ws, request.path_params["token"], raw, request.headers.get("content-type", ""))
+        if answer.hold is not None:
+            await anyio.to_thread.run_sync(answer.hold.wait)
         return answer.to_response()
 
     async def upload(request: Request) -> Response:

@@ -301,10 +301,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--socket-mode", action="store_true", help="connect out to Slack (needs SLACK_APP_TOKEN)")
     serve.set_defaults(run=_serve)
 
-    dev = sub.add_parser("dev", help="the bot plus a local Slack-compatible workspace in the browser")
+    dev = sub.add_parser(
+        "dev",
+        help="the bot plus a local Slack-compatible workspace in the browser",
+        description="The workspace is kept beside its database (var/dev.db: var/dev.workspace.json) across restarts.",
+    )
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8700)
-    dev.add_argument("--demo", action="store_true", help="replay a short scenario so there is something to see")
+    dev.add_argument(
+        "--demo",
+        action="store_true",
+        help="replay a scenario so there is something to see: a report acknowledged, a result that pages and "
+        "escalates (the bundled policy's ack windows cut to 2 minutes), a restricted incident, a trend, a digest",
+    )
     dev.set_defaults(run=_dev)
 
     database = sub.add_parser("db", help="database maintenance")

@@ -6,7 +6,7 @@ An outbox row keeps a kind, a channel, an incident id and a JSON payload; `paylo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol, Self
 
@@ -54,10 +54,38 @@ class CardPost(_CardMessage):
 
 
 @dataclass(frozen=True)
+class ResponseUrl:
+    """The response_url of a click on a message's button: Slack lets it replace that message (`channel`, `ts`)."""
+
+    url: str
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
 class CardUpdate(_CardMessage):
     """Edit a posted card in place to show the incident as it is now."""
 
     kind: ClassVar[str] = "card.update"
+    # The response_url of the click on this card that asked for the edit, and when the click came (the bot's clock):
+    # the edit can replace the card through it instead of spending chat.update's quota (bot/slack/calls.py).
+    response_url: str | None = None
+    clicked_at: datetime | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """What the row stores besides the address."""
+        if self.response_url is None or self.clicked_at is None:
+            return super().payload()
+        return super().payload() | {"response_url": self.response_url, "clicked_at": self.clicked_at.isoformat()}
+
+    @classmethod
+    def from_row(cls, row: StoredMessage) -> Self:
+        """The message a stored row holds (rows queued before clicks carried a response_url have none)."""
+        card = super().from_row(row)
+        url, at = row.payload.get("response_url"), row.payload.get("clicked_at")
+        if not url or not at:
+            return card
+        return replace(card, response_url=str(url), clicked_at=datetime.fromisoformat(at))
 
 
 @dataclass(frozen=True)

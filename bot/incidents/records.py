@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.common.errors import TripwireError
-from bot.common.messages import CardPost, CardUpdate, PageUpdate, ThreadLine
+from bot.common.messages import CardPost, CardUpdate, PageUpdate, ResponseUrl, ThreadLine
 from bot.common.vocabulary import CLOSED, Action, Status
 from bot.policy.document import Policy
 from bot.policy.oncall import escalation_pages
@@ -43,19 +43,39 @@ def snapshot(incident: Incident) -> dict[str, Any]:
     return values
 
 
-def enqueue_card_update(session: Session, incident: Incident, now: datetime, *, by_person: bool = False) -> None:
+def enqueue_card_update(
+    session: Session, incident: Incident, now: datetime, *, by_person: bool = False, via: ResponseUrl | None = None
+) -> None:
     """Queue an in-place edit of the card (and of its redacted copy for a restricted incident).
 
     `by_person`: a person's action asked for it, so the outbox sends it ahead of the bot's own edits.
+    `via`: the response_url of the click that asked for it; the edit of the copy that was clicked carries it.
     """
     assert incident.id is not None
-    card = CardUpdate(incident_id=incident.id, channel=incident.channel_id or "", by_person=by_person)
+    card = CardUpdate(
+        incident_id=incident.id,
+        channel=incident.channel_id or "",
+        by_person=by_person,
+        **_clicked(via, incident.channel_id, incident.card_ts, now),
+    )
     queues.enqueue_message(session=session, message=card, now=now)
     if incident.redacted_channel_id:
         redacted = CardUpdate(
-            incident_id=incident.id, channel=incident.redacted_channel_id, redacted=True, by_person=by_person
+            incident_id=incident.id,
+            channel=incident.redacted_channel_id,
+            redacted=True,
+            by_person=by_person,
+            **_clicked(via, incident.redacted_channel_id, incident.redacted_ts, now),
         )
         queues.enqueue_message(session=session, message=redacted, now=now)
+
+
+def _clicked(via: ResponseUrl | None, channel: str | None, ts: str | None, now: datetime) -> dict[str, Any]:
+    # A response_url replaces the message that was clicked and no other: a click in a page DM, or a slash command's
+    # response_url (for the channel the command was typed in), cannot edit the card.
+    if via is None or not ts or (via.channel, via.ts) != (channel, ts):
+        return {}
+    return {"response_url": via.url, "clicked_at": now}
 
 
 def enqueue_page_updates(session: Session, incident: Incident, *, now: datetime, actor: str, action: Action) -> None:
@@ -87,11 +107,13 @@ def record(
     note: str = "",
     thread: bool = True,
     details: dict[str, Any] | None = None,
+    via: ResponseUrl | None = None,
 ) -> TimelineEntry:
     """Append the timeline entry for a change and queue its thread line and card edit.
 
     `details` goes into the entry's `after` beside the changed fields: what the thread line needs to say more
-    than the note can (a deadline's due time, rendered in each reader's zone).
+    than the note can (a deadline's due time, rendered in each reader's zone). `via`: the response_url of the click
+    that made the change, which the card's edit may go through.
     """
     assert incident.id is not None
     after = snapshot(incident)
@@ -112,7 +134,7 @@ def record(
         line = ThreadLine(incident_id=incident.id, channel=incident.channel_id or "", timeline_entry_id=entry.id)
         queues.enqueue_message(session=session, message=line, now=now)
     if changed:
-        enqueue_card_update(session, incident, now, by_person=actor != SYSTEM_ACTOR)
+        enqueue_card_update(session, incident, now, by_person=actor != SYSTEM_ACTOR, via=via)
     if PAGE_NEWS.intersection(changed):
         enqueue_page_updates(session, incident, now=now, actor=actor, action=action)
     return entry

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from bot.common.clock import Clock
 from bot.common.errors import InvalidInput, NotFound
+from bot.common.messages import ResponseUrl
 from bot.common.vocabulary import Action, Severity, Status
 from bot.incidents.lifecycle import Draft, next_status
 from bot.incidents.outcomes import Detail
@@ -114,17 +115,20 @@ class IncidentService:
         self._on_commit()
         return incident
 
-    def acknowledge(self, *, incident_id: int, actor: str) -> Incident:
-        """Take an incident: stops the escalation chain; the first acknowledger becomes the assignee if none is set."""
+    def acknowledge(self, *, incident_id: int, actor: str, via: ResponseUrl | None = None) -> Incident:
+        """Take an incident: stops the escalation chain; the first acknowledger becomes the assignee if none is set.
+
+        `via` (here and in the other verbs a button offers): the click's response_url, for the card's edit.
+        """
 
         def apply(session: Session, incident: Incident, now: datetime) -> None:
             incident.acknowledged_at = incident.acknowledged_at or now
             incident.assignee = incident.assignee or actor
             queues.cancel_timers(session=session, incident_id=incident_id, kinds=PAGE_KINDS)
 
-        return self._change(incident_id=incident_id, actor=actor, action=Action.ACKNOWLEDGE, apply=apply)
+        return self._change(incident_id=incident_id, actor=actor, action=Action.ACKNOWLEDGE, apply=apply, via=via)
 
-    def escalate(self, *, incident_id: int, actor: str) -> Incident:
+    def escalate(self, *, incident_id: int, actor: str, via: ResponseUrl | None = None) -> Incident:
         """Page the next step of the chain now; the incident must be acknowledged again."""
 
         def apply(session: Session, incident: Incident, now: datetime) -> None:
@@ -135,7 +139,7 @@ class IncidentService:
             incident.escalation_level = target
             schedule_chain(session, incident, self.policy, start=now, from_step=target)
 
-        return self._change(incident_id=incident_id, actor=actor, action=Action.ESCALATE, apply=apply)
+        return self._change(incident_id=incident_id, actor=actor, action=Action.ESCALATE, apply=apply, via=via)
 
     def mitigate(self, *, incident_id: int, actor: str, note: str = "") -> Incident:
         """Record that the harm is contained but the incident is not yet resolved; paging stops."""
@@ -145,7 +149,7 @@ class IncidentService:
 
         return self._change(incident_id=incident_id, actor=actor, action=Action.MITIGATE, apply=apply, note=note)
 
-    def resolve(self, *, incident_id: int, actor: str, note: str = "") -> Incident:
+    def resolve(self, *, incident_id: int, actor: str, note: str = "", via: ResponseUrl | None = None) -> Incident:
         """Close the incident as dealt with; its deadline clocks are marked met."""
 
         def apply(session: Session, incident: Incident, now: datetime) -> None:
@@ -153,7 +157,9 @@ class IncidentService:
             incident.resolution_note = note
             self._close_clocks(session, incident_id, now, status="met")
 
-        return self._change(incident_id=incident_id, actor=actor, action=Action.RESOLVE, apply=apply, note=note)
+        return self._change(
+            incident_id=incident_id, actor=actor, action=Action.RESOLVE, apply=apply, note=note, via=via
+        )
 
     def resolve_from_source(self, *, incident_id: int, source: str, note: str) -> Incident:
         """Resolve on a pipeline's word (Alertmanager's `resolved`): no person, so no role check."""
@@ -181,7 +187,7 @@ class IncidentService:
             incident_id=incident_id, actor=actor, action=Action.DISMISS, apply=apply, note=reason.strip()
         )
 
-    def reopen(self, *, incident_id: int, actor: str) -> Incident:
+    def reopen(self, *, incident_id: int, actor: str, via: ResponseUrl | None = None) -> Incident:
         """Return a resolved or dismissed incident to triggered and restart its escalation chain."""
 
         def apply(session: Session, incident: Incident, now: datetime) -> None:
@@ -191,7 +197,7 @@ class IncidentService:
             incident.snoozed_until = None
             schedule_chain(session, incident, self.policy, start=now)
 
-        return self._change(incident_id=incident_id, actor=actor, action=Action.REOPEN, apply=apply)
+        return self._change(incident_id=incident_id, actor=actor, action=Action.REOPEN, apply=apply, via=via)
 
     def set_severity(self, *, incident_id: int, actor: str, severity: Severity) -> Incident:
         """Change the severity of an open incident."""
@@ -341,6 +347,7 @@ class IncidentService:
         apply: Callable[[Session, Incident, datetime], None] | None = None,
         note: str = "",
         check_role: bool = True,
+        via: ResponseUrl | None = None,
     ) -> Incident:
         policy = self.policy
         if check_role and not policy.permits(action=action, user=actor):
@@ -361,6 +368,6 @@ class IncidentService:
             if claim is not None:
                 settle_claim(claim, incident)
             incident.updated_at = now
-            record(session, incident, now=now, actor=actor, action=action, before=before, note=note)
+            record(session, incident, now=now, actor=actor, action=action, before=before, note=note, via=via)
         self._on_commit()
         return incident

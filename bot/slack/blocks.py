@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,8 @@ from bot.slack.ids import ActionId, BlockId
 from bot.slack.text import channel_link, crosswalk_line, mention, render, slack_date, slack_due, slack_escape
 from db.models import Incident, IncidentDeadline, TimelineEntry
 
+# A message ts as Slack writes it: seconds, a dot, six digits.
+_TS = re.compile(r"\d+\.\d{6}")
 SEVERITY_BADGE = {"sev1": "🔴", "sev2": "🟠", "sev3": "🟡", "sev4": "🔵"}
 
 
@@ -206,11 +209,13 @@ def card_buttons(incident: Incident, *, snoozable: bool = True) -> list[ButtonEl
     return buttons
 
 
-def page_dm(brief: IncidentBrief, *, incident_id: int, acted: PageUpdate | None = None) -> dict[str, Any]:
+def page_dm(
+    brief: IncidentBrief, *, incident_id: int, card_url: str | None, acted: PageUpdate | None = None
+) -> dict[str, Any]:
     """A page DM's text and blocks: what was paged, then (once someone acted) what was done, by whom and when.
 
     Its buttons are the card's verbs the incident still allows (they send the card's action ids, so one listener and
-    one idempotency key serve both), and a link to the card's channel.
+    one idempotency key serve both), and `card_url` (see `card_link`) when there is one.
     """
     text = render("slack/page_dm.j2", incident=brief, acted=acted)
     status = Status(acted.status) if acted is not None else Status.TRIGGERED
@@ -220,23 +225,26 @@ def page_dm(brief: IncidentBrief, *, incident_id: int, acted: PageUpdate | None 
         buttons.append(ButtonElement(text="Acknowledge", action_id=ActionId.ACKNOWLEDGE, value=value, style="primary"))
     if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
         buttons.append(ButtonElement(text="Escalate", action_id=ActionId.ESCALATE, value=value))
-    link = card_link(brief.channel_id)
-    if link:
-        buttons.append(ButtonElement(text="Open the card", action_id=ActionId.OPEN_CARD, value=value, url=link))
+    if card_url:
+        buttons.append(ButtonElement(text="Open the card", action_id=ActionId.OPEN_CARD, value=value, url=card_url))
     blocks: list[Block] = [section(text)]
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.PAGE_ACTIONS, elements=buttons))
     return {"text": text, "blocks": as_dicts(blocks)}
 
 
-def card_link(channel: str | None) -> str | None:
-    """A link that opens the card's channel in Slack (Slack's documented app_redirect; it needs no workspace URL).
+def card_link(channel: str | None, *, ts: str | None = None, workspace_url: str | None = None) -> str | None:
+    """A link to the card: its message's permalink once the card is posted and the workspace's URL is known.
 
-    A permalink to the card message itself needs the workspace's URL, which the bot does not know.
+    Otherwise the card's channel, through Slack's documented app_redirect (it needs no workspace URL); nothing for a
+    channel known only by name.
     """
-    if channel and channel[:1] in ("C", "G") and channel.isalnum():
-        return f"https://slack.com/app_redirect?channel={channel}"
-    return None
+    if not (channel and channel[:1] in ("C", "G") and channel.isalnum()):
+        return None
+    if ts and workspace_url and _TS.fullmatch(ts):
+        # Slack's permalink form, as chat.getPermalink answers it: the ts without its dot.
+        return f"{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+    return f"https://slack.com/app_redirect?channel={channel}"
 
 
 def text_blocks(text: str) -> list[dict[str, Any]]:

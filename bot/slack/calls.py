@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from http.client import HTTPException
 from typing import Any
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
 from sqlmodel import Session
 
 from bot.common.limits import FILES_PER_UPLOAD_MAX
@@ -24,13 +30,17 @@ from bot.common.messages import (
     ReminderDM,
     ThreadLine,
 )
-from bot.slack.blocks import card_text, crosswalk_of, incident_card, page_dm
+from bot.slack.blocks import card_link, card_text, crosswalk_of, incident_card, page_dm
 from bot.slack.modals import published_digest
-from bot.slack.pacing import UPLOAD
+from bot.slack.pacing import RESPOND, UPLOAD
 from bot.slack.text import render
 from db import queues
 from db import repositories as repo
 from db.models import Digest, Incident, OutboxMessage
+
+log = logging.getLogger(__name__)
+# After auth.test fails, messages go out with the channel link for this long before it is asked again.
+WORKSPACE_URL_RETRY_SECONDS = 60.0
 
 
 class Park(Exception):
@@ -58,10 +68,44 @@ class Outgoing:
     now: datetime
     # The levels the policy in force forbids snoozing: their cards offer no Snooze button.
     snooze_forbidden: Collection[str] = ()
+    # The workspace's URL (`WorkspaceUrl`), for permalinks; None links to a channel instead.
+    workspace_url: str | None = None
+
+
+class WorkspaceUrl:
+    """The workspace's URL (`https://acme.slack.com/`), learned from auth.test once per process.
+
+    Permalinks are built from it and a message's ts, so a message linking to another costs no chat.getPermalink.
+    """
+
+    def __init__(self, client: WebClient, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._monotonic = monotonic
+        self._url: str | None = None
+        self._next_ask = 0.0
+        self._lock = threading.Lock()
+
+    def learn(self) -> str | None:
+        """The URL, asking auth.test unless known or refused a moment ago; None while Slack will not say."""
+        with self._lock:
+            if self._url is not None or self._monotonic() < self._next_ask:
+                return self._url
+            try:
+                url = self._client.auth_test().get("url")
+            except (SlackClientError, OSError, HTTPException) as exc:
+                # Only a link is at stake: the message goes out with the channel link rather than wait or park.
+                log.warning("auth.test failed (%s): links point at channels, not messages, for now", exc)
+                url = None
+            if isinstance(url, str) and url.startswith(("https://", "http://")):
+                self._url = url
+            else:
+                self._next_ask = self._monotonic() + WORKSPACE_URL_RETRY_SECONDS
+            return self._url
 
 
 Build = Callable[[Outgoing], SlackCall]
 Record = Callable[[Session, OutboxMessage, dict[str, Any]], None]
+Lane = Callable[[OutboxMessage, datetime], str]
 
 
 @dataclass(frozen=True)
@@ -74,6 +118,13 @@ class CallPlan:
     method: str
     build: Build
     record: Record | None = None
+    # For a kind that can go by more than one method (a card edit: a click's response_url, or chat.update), the
+    # method one row goes by now.
+    lane: Lane | None = None
+
+    def method_for(self, row: OutboxMessage, now: datetime) -> str:
+        """The method this row's call will be, to pace it before it is claimed."""
+        return self.method if self.lane is None else self.lane(row, now)
 
 
 # -- incident cards, threads and direct messages
@@ -122,9 +173,28 @@ def _record_card(session: Session, row: OutboxMessage, response: dict[str, Any])
     queues.rekey_outbox(session=session, incident_id=card.incident_id, old=card.channel, new=channel)
 
 
+# Slack takes a click's response_url for 30 minutes; an edit that goes later than this after the click goes by
+# chat.update, so that a POST never races the URL's expiry.
+RESPONSE_URL_LIFETIME = timedelta(minutes=29)
+
+
+def card_edit_method(card: CardUpdate, now: datetime) -> str:
+    """RESPOND while the click's response_url can still replace the card, else chat.update (paced, Tier 3)."""
+    if card.response_url is None or card.clicked_at is None:
+        return UPDATE
+    return RESPOND if now - card.clicked_at < RESPONSE_URL_LIFETIME else UPDATE
+
+
+def _card_edit_lane(row: OutboxMessage, now: datetime) -> str:
+    return card_edit_method(CardUpdate.from_row(row), now)
+
+
 def _update_card(outgoing: Outgoing) -> SlackCall:
     card = CardUpdate.from_row(outgoing.row)
-    if queues.later_unsent_card_update(
+    respond = card_edit_method(card, outgoing.now) == RESPOND
+    # A response_url edit costs none of chat.update's quota, so it goes even when a newer edit is queued behind it:
+    # the click's card shows at once, and the newer edit follows in order.
+    if not respond and queues.later_unsent_card_update(
         session=outgoing.session, incident_id=card.incident_id, channel=card.channel, after_id=outgoing.row.id or 0
     ):
         raise Skip("superseded by a newer card update")
@@ -138,7 +208,11 @@ def _update_card(outgoing: Outgoing) -> SlackCall:
     )
     if not ts:
         raise Park(f"card.update: the card of {incident.ref} was never posted")
-    return SlackCall("chat.update", {"channel": channel, "ts": ts, **_card(outgoing, incident, redacted=card.redacted)})
+    args = _card(outgoing, incident, redacted=card.redacted)
+    if respond:
+        # replace_original swaps the clicked card for the card as it is now: the very edit chat.update would make.
+        return SlackCall(RESPOND, {"url": card.response_url, "replace_original": True, **args})
+    return SlackCall("chat.update", {"channel": channel, "ts": ts, **args})
 
 
 def _post_thread_line(outgoing: Outgoing) -> SlackCall:
@@ -153,9 +227,19 @@ def _post_thread_line(outgoing: Outgoing) -> SlackCall:
     return SlackCall("chat.postMessage", {"channel": incident.channel_id, "thread_ts": incident.card_ts, "text": text})
 
 
+def _page_card_url(outgoing: Outgoing, page: PageDM) -> str | None:
+    incident = _incident(outgoing) if outgoing.workspace_url else None
+    if incident is None:
+        # No permalink to build: the channel the page named when it was queued.
+        return card_link(page.incident.channel_id)
+    # The incident as it is now: a page queued before its card was posted (its brief names the channel by name, with
+    # no ts) links to the channel, or nowhere; a later edit of the page links to the card message.
+    return card_link(incident.channel_id, ts=incident.card_ts, workspace_url=outgoing.workspace_url)
+
+
 def _send_page(outgoing: Outgoing) -> SlackCall:
     page = PageDM.from_row(outgoing.row)
-    message = page_dm(page.incident, incident_id=page.incident_id)
+    message = page_dm(page.incident, incident_id=page.incident_id, card_url=_page_card_url(outgoing, page))
     return SlackCall("chat.postMessage", {"channel": page.channel, **message})
 
 
@@ -175,7 +259,8 @@ def _update_page(outgoing: Outgoing) -> SlackCall:
     if row is None or row.status != "sent" or not row.slack_ts:
         raise Skip("the page was never posted")
     page = PageDM.from_row(row)
-    message = page_dm(page.incident, incident_id=page.incident_id, acted=update)
+    card_url = _page_card_url(outgoing, page)
+    message = page_dm(page.incident, incident_id=page.incident_id, card_url=card_url, acted=update)
     return SlackCall("chat.update", {"channel": row.slack_channel or row.channel, "ts": row.slack_ts, **message})
 
 
@@ -291,7 +376,7 @@ POST, UPDATE = "chat.postMessage", "chat.update"
 
 CALLS: dict[str, CallPlan] = {
     CardPost.kind: CallPlan(POST, _post_card, record=_record_card),
-    CardUpdate.kind: CallPlan(UPDATE, _update_card),
+    CardUpdate.kind: CallPlan(UPDATE, _update_card, lane=_card_edit_lane),
     ThreadLine.kind: CallPlan(POST, _post_thread_line),
     PageDM.kind: CallPlan(POST, _send_page),
     PageUpdate.kind: CallPlan(UPDATE, _update_page),

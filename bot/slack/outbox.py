@@ -1,15 +1,17 @@
 """Delivers queued messages as Slack calls (bot/slack/calls.py): channels side by side, each channel's posts in order
 with one in flight, card edits beside them at once; paced to Slack's limits per method (bot/slack/pacing.py), retried
 while Slack is slow or down, looked for (never blindly repeated) when an answer was lost, and parked with a word to
-the admins when Slack refuses them for good."""
+the admins when Slack refuses them for good. A card edit a click asked for goes through that click's response_url,
+outside chat.update's quota, and by chat.update when the response_url does not take it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from http.client import HTTPException
@@ -18,12 +20,13 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from bot.common.clock import Clock, system_clock
 from bot.common.messages import CardUpdate, PageUpdate, ParkedNotice
-from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall
+from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall, WorkspaceUrl
 from bot.slack.lookup import find_posted, tagged
-from bot.slack.pacing import EDIT_RESERVE, UPLOAD, Pacer
+from bot.slack.pacing import EDIT_RESERVE, RESPOND, UPLOAD, Pacer
 from db import queues
 from db.engine import UnitOfWork
 from db.models import OutboxMessage
@@ -65,6 +68,14 @@ class Retry(Exception):
     def __init__(self, reason: str, delay: float, *, unknown: bool = False) -> None:
         super().__init__(reason)
         self.delay = delay
+        self.unknown = unknown
+
+
+class FallBack(Exception):
+    """A click's response_url did not take the card edit: it goes by chat.update (`unknown`: it may have taken it)."""
+
+    def __init__(self, reason: str, *, unknown: bool) -> None:
+        super().__init__(reason)
         self.unknown = unknown
 
 
@@ -122,6 +133,8 @@ class Outbox:
         self._admins = admins
         # Read at each render, like the admins: a card drawn after a policy reload offers what the new policy allows.
         self._snooze_forbidden = snooze_forbidden
+        # Learned once (auth.test), outside any transaction: permalinks in messages cost no call of their own.
+        self._workspace_url = WorkspaceUrl(client)
         self._in_flight: dict[int, Future[PassResult]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -251,11 +264,12 @@ class Outbox:
         if route is None:
             return 0.0  # parked on delivery without a call
         # The bot's own card edits, and the page-DM edits that follow any change, leave part of chat.update's quota for
-        # the card edit a person's click is waiting to see.
+        # the card edit a person is waiting to see (a command's; a click's goes by its response_url, unpaced).
         background = message.kind == PageUpdate.kind or (
             message.kind == CardUpdate.kind and not message.payload.get("by_person")
         )
-        return self._pacer.acquire(route.method, message.channel, reserve=EDIT_RESERVE if background else 0.0)
+        method = route.method_for(message, self._clock())
+        return self._pacer.acquire(method, message.channel, reserve=EDIT_RESERVE if background else 0.0)
 
     def _deliver_one(self, message_id: int) -> PassResult:
         """Deliver one claimed message and record the outcome; what happened, counted."""
@@ -264,6 +278,9 @@ class Outbox:
         except Retry as exc:
             self._reschedule(message_id, str(exc), exc.delay, unknown=exc.unknown)
             return PassResult(retried=1, errors=[str(exc)])
+        except FallBack as exc:
+            self._fall_back(message_id, str(exc), unknown=exc.unknown)
+            return PassResult(retried=1, errors=[str(exc)])
         except Park as exc:
             self._park(message_id, str(exc))
             log.error("outbox message %s parked: %s", message_id, exc)
@@ -271,7 +288,11 @@ class Outbox:
         return PassResult(sent=1)
 
     def _deliver(self, message_id: int) -> None:
-        with self._uow() as session:
+        # Building a call only reads (the row, the incident as it is now): a read-only transaction, which on SQLite
+        # neither waits for nor holds the one write lock every commit queues on - one commit fewer per message.
+        skipped: str | None = None
+        workspace_url = self._workspace_url.learn()
+        with self._uow.read() as session:
             message = queues.get_outbox(session=session, message_id=message_id)
             assert message is not None
             route = CALLS.get(message.kind)
@@ -279,13 +300,22 @@ class Outbox:
                 raise Park(f"unknown outbox kind {message.kind!r}")
             try:
                 outgoing = Outgoing(
-                    session=session, row=message, now=self._clock(), snooze_forbidden=self._snooze_forbidden()
+                    session=session,
+                    row=message,
+                    now=self._clock(),
+                    snooze_forbidden=self._snooze_forbidden(),
+                    workspace_url=workspace_url,
                 )
                 call = route.build(outgoing)
             except Skip as exc:
-                message.status, message.sent_at, message.last_error = "sent", self._clock(), str(exc)
-                return
+                skipped = str(exc)
             channel, unknown, since = message.channel, message.outcome_unknown, message.first_attempt_at
+        if skipped is not None:
+            with self._uow() as session:
+                message = queues.get_outbox(session=session, message_id=message_id)
+                assert message is not None
+                message.status, message.sent_at, message.last_error = "sent", self._clock(), skipped
+            return
         response: dict[str, Any] | None = None
         if call.method == "chat.postMessage":
             # Tag the post so that, should its answer be lost, it can be found instead of posted again.
@@ -293,7 +323,11 @@ class Outbox:
             if unknown and since is not None:
                 response = self._look_for(call, message_id, since, channel=channel)
         # chat.update is idempotent and a chart upload is repeated (see calls.py): both are simply called again.
-        if response is None:
+        if call.method == RESPOND:
+            # Sent again only when a lease ran out mid-POST (the process died): the same whole card, harmless, and one
+            # of the five POSTs Slack allows per URL.
+            response = self._respond(call)
+        elif response is None:
             response = self._request(call.method, lambda: self._call(call), channel=channel)
         else:
             log.warning(
@@ -328,6 +362,25 @@ class Outbox:
         else:
             response = self._client.api_call(call.method, json=call.args)
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _respond(self, call: SlackCall) -> dict[str, Any]:
+        """POST a card edit to a click's response_url; FallBack to chat.update unless Slack took it."""
+        body = dict(call.args)
+        url = str(body.pop("url"))
+        # No retries of its own: a POST that failed is not repeated here but turned into a chat.update.
+        webhook = WebhookClient(
+            url, timeout=self._client.timeout, ssl=self._client.ssl, proxy=self._client.proxy, retry_handlers=[]
+        )
+        try:
+            answer = webhook.send_dict(body)
+        except (OSError, HTTPException) as exc:  # URLError is an OSError: refused, reset, timed out
+            raise FallBack(f"{RESPOND}: {type(exc).__name__}: {exc}", unknown=True) from None
+        if answer.status_code == 200 and _answer_ok(answer.body):
+            return {}
+        # 404 expired_url / used_url / invalid_url, a 4xx for the body, a 429: Slack did not replace the card. A 5xx:
+        # it may have.
+        reason = f"{RESPOND}: HTTP {answer.status_code} {answer.body[:200]}"
+        raise FallBack(reason, unknown=answer.status_code >= 500)
 
     def _request(self, method: str, send: Callable[[], T], *, channel: str) -> T:
         """Run Web API calls, turning Slack's and the network's failures into Retry (known or not) or Park."""
@@ -365,6 +418,25 @@ class Outbox:
             message.last_error = error
             message.outcome_unknown = unknown
 
+    def _fall_back(self, message_id: int, error: str, *, unknown: bool) -> None:
+        """Send a card edit whose response_url did not take it by chat.update (paced, in the card's edit lane)."""
+        with self._uow() as session:
+            message = queues.get_outbox(session=session, message_id=message_id)
+            assert message is not None
+            card = CardUpdate.from_row(message)
+            message.payload = replace(card, response_url=None, clicked_at=None).payload()
+            # Not a blind repeat: neither a replace nor chat.update posts anything, and both write the whole card as it
+            # is at delivery. Should a replace whose answer was lost have landed, chat.update writes the same card (or a
+            # newer one) over it, and one card stays. The row keeps its place in the edit lane, so no later edit of the
+            # card overtakes it; after an unknown outcome it waits the usual backoff, which leaves a late replace time
+            # to land before chat.update writes over it.
+            delay = min(2 ** min(message.attempts, 12), MAX_BACKOFF_SECONDS) if unknown else 0
+            message.status = "pending"
+            message.next_attempt_at = self._clock() + timedelta(seconds=delay)
+            message.last_error = error
+            message.outcome_unknown = False
+        log.info("outbox message %s goes by chat.update: %s", message_id, error)
+
     def _park(self, message_id: int, error: str) -> None:
         """Mark the message failed and, in the same transaction, queue one notice to each admin."""
         with self._uow() as session:
@@ -384,8 +456,17 @@ class Outbox:
                 queues.enqueue_message(session=session, message=notice, now=self._clock())
 
 
+def _answer_ok(body: str) -> bool:
+    """Whether a response_url's 200 answer says it took the message (Slack answers `ok`, or JSON with ok true)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return True  # plain text, as Slack's webhooks answer "ok"
+    return not isinstance(data, dict) or data.get("ok") is not False
+
+
 def _text(value: Any) -> str | None:
     return str(value) if value else None
 
 
-__all__ = ["LEASE", "PERMANENT_ERRORS", "Outbox", "PassResult", "Retry"]
+__all__ = ["LEASE", "PERMANENT_ERRORS", "FallBack", "Outbox", "PassResult", "Retry"]

@@ -31,7 +31,9 @@ TIER_4 = Limit(per_minute=100, burst=50)
 # reference page puts at "several hundred messages per minute".
 POST_WORKSPACE = Limit(per_minute=300, burst=60)
 POST_BURST = 3
-# Of chat.update's Tier 3 burst (25), what background card edits leave for the edits people's clicks are waiting for.
+# Of chat.update's Tier 3 burst (25), what background card edits leave for the edits a person waits for that go by
+# chat.update: a command's (`/incident ack`), or a click's whose response_url did not take it (a click's edit
+# normally goes through its response_url, outside this bucket).
 EDIT_RESERVE = 10
 
 # Each method's tier, as its reference page (https://docs.slack.dev/reference/methods/<method>) lists it.
@@ -55,6 +57,11 @@ METHOD_LIMITS: dict[str, Limit] = {
 DEFAULT_LIMIT = TIER_2
 # Methods Slack limits per channel as well as per workspace.
 PER_CHANNEL = frozenset({"chat.postMessage"})
+# A POST to a click's response_url (replace_original) is no Web API method and under no tier: Slack takes up to five
+# per URL within 30 minutes of the click (https://docs.slack.dev/interactivity/handling-user-interaction). The
+# outbox sends each one once at most, so the lane has no bucket.
+RESPOND = "response_url"
+UNPACED = frozenset({RESPOND})
 # slack_sdk's files_upload_v2 is several calls: an upload URL per file, then one completion. Its file count is known
 # only once the call is built, so it is counted as the most one upload carries.
 UPLOAD = "files_upload_v2"
@@ -108,6 +115,8 @@ class Pacer:
         `reserve`: tokens the call must leave in the method's workspace bucket. Background edits (a card refreshed
         after a page, a storm's counts) leave room there for the edit a person's click is waiting to see.
         """
+        if method in UNPACED:
+            return 0.0
         with self._lock:
             now = self._clock()
             needs = [
@@ -160,9 +169,11 @@ __all__ = [
     "METHOD_LIMITS",
     "PER_CHANNEL",
     "POST_BURST",
+    "RESPOND",
     "TIER_2",
     "TIER_3",
     "TIER_4",
+    "UNPACED",
     "UPLOAD",
     "Limit",
     "Pacer",

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.common.messages import ResponseUrl
 from bot.incidents.service import IncidentService
 from bot.policy.values import format_duration
 from bot.slack.ids import ActionId
@@ -22,7 +23,18 @@ def handle_card_button(ack: Ack, action: dict[str, Any], body: dict[str, Any], i
         ActionId.RESOLVE: incidents.resolve,
         ActionId.REOPEN: incidents.reopen,
     }
-    verbs[ActionId(action["action_id"])](incident_id=int(action["value"]), actor=body["user"]["id"])
+    verbs[ActionId(action["action_id"])](
+        incident_id=int(action["value"]), actor=body["user"]["id"], via=clicked_message(body)
+    )
+
+
+def clicked_message(body: dict[str, Any]) -> ResponseUrl | None:
+    """The click's response_url and the message it can replace (none for a click on an ephemeral message)."""
+    container = body.get("container") or {}
+    url, channel, ts = body.get("response_url"), container.get("channel_id"), container.get("message_ts")
+    if container.get("type") != "message" or container.get("is_ephemeral") or not (url and channel and ts):
+        return None
+    return ResponseUrl(url=str(url), channel=str(channel), ts=str(ts))
 
 
 def handle_snooze_button(

@@ -21,10 +21,29 @@
   // ------------------------------------------------------------------ state of the page
 
   const params = new URLSearchParams(window.location.search);
+  // Who is acting is remembered across tabs, as Slack keeps you signed in: a permalink opened in a new tab (it has
+  // no ?as=) shows the message to the same person.
+  const ACTING_KEY = "localslack.as";
+  function rememberedUser() {
+    try {
+      return window.localStorage.getItem(ACTING_KEY);
+    } catch (err) {
+      return null;
+    }
+  }
+  function rememberUser(id) {
+    try {
+      if (id) window.localStorage.setItem(ACTING_KEY, id);
+    } catch (err) {
+      // storage refused (a private window): each tab then starts as its ?as= or the first person
+    }
+  }
   const ui = {
-    me: params.get("as") || null,
+    me: params.get("as") || rememberedUser() || null,
     place: params.get("home") === "1" ? { kind: "home" } : { kind: "channel", id: params.get("channel") },
     thread: params.get("thread") ? { channel: params.get("channel"), ts: params.get("thread") } : null,
+    // The message a permalink points at (/archives/... redirects here with ?message=): highlighted, scrolled to once.
+    highlight: params.get("message") && params.get("channel") ? { channel: params.get("channel"), ts: params.get("message"), scrolled: false } : null,
     state: null,
     version: -1,
     poller: null,
@@ -701,6 +720,7 @@
     if (ui.place.kind === "home") query.set("home", "1");
     else if (ui.place.id) query.set("channel", ui.place.id);
     if (ui.thread && ui.place.kind === "channel") query.set("thread", ui.thread.ts);
+    if (ui.highlight && ui.place.kind === "channel" && ui.highlight.channel === ui.place.id) query.set("message", ui.highlight.ts);
     const next = `${window.location.pathname}?${query}`;
     if (next !== `${window.location.pathname}${window.location.search}`) history.replaceState(null, "", next);
   }
@@ -718,6 +738,7 @@
     saveDraft();
     ui.place = { kind: "channel", id };
     if (ui.thread && ui.thread.channel !== id) ui.thread = null;
+    if (ui.highlight && ui.highlight.channel !== id) ui.highlight = null;
     $("composer").value = ui.drafts.get(`${ui.me}:${id}`) || "";
     writeUrl();
     render();
@@ -771,6 +792,7 @@
     ui.state = data;
     ui.version = data.version;
     ui.me = data.me.id;
+    rememberUser(ui.me);
     const visible = new Set(data.channels.map((c) => c.id));
     if (ui.place.kind === "channel" && !visible.has(ui.place.id)) {
       const triage = data.channels.find((c) => c.name === "safety-triage" && !c.is_im);
@@ -1061,6 +1083,22 @@
     }
     box.dataset.channel = channel.id;
     if (switched || atBottom) box.scrollTop = box.scrollHeight;
+    showHighlight(box, channel);
+  }
+
+  // Mark the message a permalink points at, and bring it into view the first time it is drawn.
+  function showHighlight(box, channel) {
+    const wanted = ui.highlight && ui.highlight.channel === channel.id ? ui.highlight : null;
+    let target = null;
+    for (const node of box.querySelectorAll('[data-testid="message"]')) {
+      const hit = Boolean(wanted) && node.dataset.ts === wanted.ts;
+      node.classList.toggle("highlighted", hit);
+      if (hit) target = node;
+    }
+    if (target && !wanted.scrolled) {
+      target.scrollIntoView({ block: "center" });
+      wanted.scrolled = true;
+    }
   }
 
   function renderHome() {
@@ -1127,6 +1165,7 @@
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
     reconcile(box, items);
     if (atBottom) box.scrollTop = box.scrollHeight;
+    showHighlight(box, channel);
   }
 
   function buildThreadPane(pane) {

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ OUTPUT = ROOT / "test-output"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 URL_LINE = re.compile(r"^Tripwire dev workspace: (?P<url>http://\S+?)/?$")
+BOT_LINE = re.compile(r"^bot listening on (?P<url>http://\S+?)/slack/events$")
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -80,12 +81,32 @@ class DevProcess:
         """Everything logged to stderr so far."""
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
+    def bot_url(self, timeout: float = START_TIMEOUT) -> str:
+        """The bot's own HTTP address (its webhooks), from the line `tripwire dev` prints after the workspace's."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.stdout_lines):
+                match = BOT_LINE.match(line.strip())
+                if match:
+                    return match["url"]
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)  # the reader thread appends lines as they come; poll for the one wanted
+        raise AssertionError(f"tripwire dev printed no bot address; stdout:\n{self.stdout()}")
 
-def start_dev(workdir: Path, *args: str) -> DevProcess:
-    """Start `tripwire dev --port 0` on a fresh SQLite file and return once it prints its URL."""
+
+def start_dev(workdir: Path, *args: str, extra_env: Mapping[str, str] | None = None) -> DevProcess:
+    """Start `tripwire dev --port 0` on the SQLite file in `workdir` and return once it prints its URL.
+
+    A workdir used before is a restart: the database and the saved workspace of the earlier run are reused, and each
+    run writes its own stderr log.
+
+    The caller's SLACK_* and TRIPWIRE_* settings are left out; `extra_env` sets the ones a test wants.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TRIPWIRE_"))}
-    env.update({"DATABASE_URL": f"sqlite:///{workdir}/dev.db", "PYTHONUNBUFFERED": "1"})
-    stderr_path = workdir / "dev.stderr.log"
+    env.update({"DATABASE_URL": f"sqlite:///{workdir}/dev.db", "PYTHONUNBUFFERED": "1", **(extra_env or {})})
+    runs = len(list(workdir.glob("dev.stderr*.log")))
+    stderr_path = workdir / ("dev.stderr.log" if runs == 0 else f"dev.stderr.{runs + 1}.log")
     with stderr_path.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.app.cli", "dev", "--port", "0", *args],

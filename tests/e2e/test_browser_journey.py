@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from datetime import datetime
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import OUTPUT, DevProcess, browser_unavailable_reason, require_browser
+from bot.ingest.signing import sign
+from tests.e2e.conftest import OUTPUT, DevProcess, browser_unavailable_reason, require_browser, start_dev
 
 require_browser(browser_unavailable_reason(), ci=os.environ.get("CI") == "true", module=True)
 
@@ -21,14 +27,15 @@ pytestmark = pytest.mark.e2e
 REPORTER, TRIAGER = "U0REPORTER", "U0TRIAGER"
 TIME_ZONES = {REPORTER: "Europe/London", TRIAGER: "America/Los_Angeles"}
 CARD_TIMEOUT = 15_000  # the outbox paces posts to about one a second per channel
+WEBHOOK_SECRET = "e2e-webhook-secret"
 
 
-def open_as(page: Page, dev: DevProcess, user: str) -> None:
-    """Open the workspace as a person, in #safety-triage, and wait until it is live."""
-    page.goto(f"{dev.url}/?as={user}&channel=C0TRIAGE")
+def open_as(page: Page, dev: DevProcess, user: str, channel: str = "C0TRIAGE") -> None:
+    """Open the workspace as a person, in a channel (#safety-triage unless told), and wait until it is live."""
+    page.goto(f"{dev.url}/?as={user}&channel={channel}")
     expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
     expect(page.get_by_test_id("user-switcher")).to_have_value(user)
-    expect(page.get_by_test_id("channel-C0TRIAGE")).to_have_class(re.compile(r"\bactive\b"))
+    expect(page.get_by_test_id(f"channel-{channel}")).to_have_class(re.compile(r"\bactive\b"))
 
 
 def open_report_form(page: Page) -> Locator:
@@ -186,3 +193,156 @@ def test_typed_text_is_escaped_mentions_resolve_and_the_shortcut_prefills_a_repo
     page.get_by_test_id("channel-dm").click()
     expect(page.get_by_test_id("composer-readonly")).to_have_text("Sending messages to this app has been turned off.")
     expect(page.get_by_test_id("composer")).to_be_hidden()
+
+
+# ---------------------------------------------------------------- pages from evaluation results
+
+
+@pytest.fixture(scope="module")
+def hooked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+    """`tripwire dev` with a webhook secret the tests know, so they can send results as a pipeline does."""
+    running = start_dev(tmp_path_factory.mktemp("dev-hooks"), extra_env={"TRIPWIRE_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    yield running
+    code = running.stop()
+    assert code == 0, f"tripwire dev exited with {code}; stderr:\n{running.stderr()}"
+
+
+def post_crossing(dev: DevProcess, model: str) -> str:
+    """Send one alert-level CTF score to the bot's signed /hooks/eval and return the incident it opened."""
+    result = {
+        "source": "inspect",
+        "model": model,
+        "checkpoint": "ckpt-e2e",
+        "task": "cyber_ctf_web",
+        "metric": "accuracy",
+        "value": 0.55,  # cyber.ctf: over alert (0.50), under threshold (0.65); the route pages tom at once
+        "run_id": f"{model}-run-1",
+        "observed_at": datetime.now(UTC).isoformat(),
+    }
+    body = json.dumps({"results": [result]}).encode()
+    stamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "X-Tripwire-Timestamp": str(stamp),
+        "X-Tripwire-Signature": sign(WEBHOOK_SECRET, body, stamp),
+    }
+    answer = httpx.post(
+        f"{dev.bot_url()}/hooks/eval?wait=1", content=body, headers=headers, timeout=60, trust_env=False
+    )
+    assert answer.status_code == 202, answer.text
+    [ref] = answer.json()["incidents"]
+    return str(ref)
+
+
+def snapshot(dev: DevProcess) -> dict[str, Any]:
+    """The workspace as localslack holds it."""
+    found: dict[str, Any] = httpx.get(f"{dev.url}/localslack/snapshot", timeout=10, trust_env=False).json()
+    return found
+
+
+def channel_named(dev: DevProcess, name: str) -> str:
+    """A channel's id by its name (the policy's channels get ids when `tripwire dev` seeds them)."""
+    [found] = [c["id"] for c in snapshot(dev)["channels"] if c["name"] == name]
+    return str(found)
+
+
+def page_dm_of(page: Page, ref: str) -> Locator:
+    """The page DM about an incident, in the app's Messages tab."""
+    return page.get_by_test_id("messages").get_by_test_id("message").filter(has_text=f"You are paged for {ref}")
+
+
+def outbox_rows_for(dev: DevProcess, user: str) -> list[tuple[int, str]]:
+    """The (id, kind) of every message the bot queued to a person, read from the dev database."""
+    database = dev.stderr_path.parent / "dev.db"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        rows = connection.execute("SELECT id, kind FROM outbox_message WHERE channel = ? ORDER BY id", (user,))
+        return [(int(row[0]), str(row[1])) for row in rows]
+
+
+def test_page_dm_acknowledge_edits_the_dm_and_the_card_and_its_link_opens_the_card(
+    page: Page, hooked: DevProcess
+) -> None:
+    ref = post_crossing(hooked, "frontier-page")
+    oncall = channel_named(hooked, "safety-oncall")
+    open_as(page, hooked, TRIAGER)
+    page.get_by_test_id("channel-dm").click()
+    dm = page_dm_of(page, ref)
+    expect(dm).to_be_visible(timeout=CARD_TIMEOUT)
+    acknowledge = dm.locator('[data-action-id="incident_acknowledge"]')
+    expect(acknowledge).to_be_visible()
+
+    acknowledge.click()
+    expect(dm).to_contain_text("Acknowledged by @tom", timeout=CARD_TIMEOUT)
+    expect(dm.locator('[data-action-id="incident_acknowledge"]')).to_have_count(0)
+    expect(dm.locator('[data-action-id="incident_escalate"]')).to_be_visible()
+    expect(page.get_by_test_id("messages").get_by_test_id("message")).to_have_count(1)  # edited, not posted again
+
+    # The DM's link opens a new tab on the card message itself, as tom (the tab remembers who is acting).
+    with page.context.expect_page() as opened:
+        dm.locator('[data-action-id="page_open_card"]').click()
+    card_tab = opened.value
+    expect(card_tab).to_have_url(re.compile(rf"[?&]channel={oncall}\b.*[?&]message=\d+\.\d{{6}}"))
+    expect(card_tab.get_by_test_id("user-switcher")).to_have_value(TRIAGER)
+    landed = card_tab.locator('[data-testid="message"].highlighted')
+    expect(landed).to_have_count(1)
+    expect(landed.locator(".bk-header")).to_contain_text(ref)
+    expect(landed).to_be_in_viewport()
+    # The card shows the acknowledgement, made from the DM.
+    expect(landed).to_contain_text("acknowledged", timeout=CARD_TIMEOUT)
+    expect(landed.locator('[data-action-id="incident_acknowledge"]')).to_have_count(0)
+    card_tab.close()
+
+    # The same card, from the channel in the first tab.
+    page.get_by_test_id(f"channel-{oncall}").click()
+    card = incident_card(page, ref)
+    expect(card).to_contain_text("acknowledged")
+    expect(card.locator('[data-action-id="incident_acknowledge"]')).to_have_count(0)
+
+
+def test_snooze_refused_by_role_shows_on_the_form_and_sends_no_dm(page: Page, hooked: DevProcess) -> None:
+    ref = post_crossing(hooked, "frontier-snooze")
+    oncall = channel_named(hooked, "safety-oncall")
+    open_as(page, hooked, TRIAGER, channel=oncall)
+    card = incident_card(page, ref)
+    expect(card).to_be_visible(timeout=CARD_TIMEOUT)
+    # Alert level: the policy lets the level be snoozed, so the card offers Snooze; tom's role (triager) may not.
+    card.locator('[data-action-id="incident_snooze"]').click()
+    modal = page.get_by_test_id("modal")
+    expect(modal.get_by_test_id("modal-title")).to_have_text("Snooze incident")
+    field(modal, "reason").fill("waiting for the eval rerun")
+    queued_before = outbox_rows_for(hooked, TRIAGER)
+
+    modal.get_by_test_id("modal-submit").click()
+    error = field_error(modal, "duration")
+    expect(error).to_contain_text(f"You can't snooze {ref}")
+    expect(error).to_contain_text("safety_lead, admin")
+    expect(modal.get_by_test_id("modal-title")).to_have_text("Snooze incident")  # still open, on the form
+    expect(field(modal, "reason")).to_have_value("waiting for the eval rerun")
+    # The refusal was answered on the form: nothing was queued to tom (a DM would be queued with the refusal itself,
+    # before the bot answered the submission).
+    assert outbox_rows_for(hooked, TRIAGER) == queued_before
+    expect(card).not_to_contain_text("snoozed")
+
+
+def test_a_thread_reply_permalink_opens_its_thread_and_an_unknown_one_is_not_found(
+    page: Page, hooked: DevProcess
+) -> None:
+    ref = post_crossing(hooked, "frontier-thread")
+    oncall = channel_named(hooked, "safety-oncall")
+    open_as(page, hooked, TRIAGER, channel=oncall)
+    card = incident_card(page, ref)
+    expect(card.get_by_test_id("thread-link")).to_be_visible(timeout=CARD_TIMEOUT)  # the page went on the thread
+    card_ts = card.get_attribute("data-ts")
+    assert card_ts is not None
+    [channel] = [c for c in snapshot(hooked)["channels"] if c["id"] == oncall]
+    reply = str(channel["threads"][card_ts][0]["ts"])
+
+    page.goto(f"{hooked.url}/archives/{oncall}/p{reply.replace('.', '')}?thread_ts={card_ts}&cid={oncall}")
+    thread = page.get_by_test_id("thread-pane")
+    expect(thread).to_be_visible()
+    expect(thread.locator('[data-testid="message"].highlighted')).to_have_attribute("data-ts", reply)
+    expect(page.get_by_test_id("user-switcher")).to_have_value(TRIAGER)
+
+    missing = page.goto(f"{hooked.url}/archives/{oncall}/p1000000000000001")  # a ts from 2001: no such message
+    assert missing is not None and missing.status == 404
+    expect(page.get_by_test_id("not-found")).to_have_text("This message could not be found")

@@ -140,7 +140,9 @@ def test_storm_of_ten_thousand_results_is_one_incident_and_few_slack_calls(
     [incident] = incidents(bot)
     assert incident.result_count == 10_000 and incident.worst_value == pytest.approx(0.62)
     # One card, one page (DM and thread line), and card edits throttled to one per 10 s of storm (13 s here).
-    assert len(slack.calls) <= 5, [c.method for c in slack.calls]
+    # The outbox's one auth.test per process (the workspace URL for permalinks) is not the storm's.
+    storm_calls = [c.method for c in slack.calls if c.method != "auth.test"]
+    assert len(storm_calls) <= 5, storm_calls
     card = slack.message(TRIAGE_CHANNEL, incident.card_ts or "")
     assert "10,000 results" in " ".join(str(b) for b in card.blocks)
 

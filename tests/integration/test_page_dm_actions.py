@@ -1,19 +1,23 @@
 """Page DMs you can act on, over signed HTTP against the local Slack (SQLite and PostgreSQL): a click in the DM
 acknowledges the incident, then the card and the DM are both edited in place; a second click is one effect; a click
-on the card edits the DM too."""
+on the card edits the DM too. The workspace URL their card permalinks are built from comes from auth.test, once."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+import httpx
+import pytest
+from slack_sdk import WebClient
 from sqlmodel import Session, select
 
 from bot.app.asgi import Tripwire
 from bot.common.messages import PageUpdate
+from bot.slack.calls import WORKSPACE_URL_RETRY_SECONDS, WorkspaceUrl
 from db.models import OutboxMessage
 from localslack import LocalSlack
-from tests.conftest import TRIAGE_CHANNEL, TRIAGER
+from tests.conftest import BOT_TOKEN, TRIAGE_CHANNEL, TRIAGER
 from tests.integration.test_incident_lifecycle import _field, card_text, file_incident, timeline
 from tests.integration.test_policy_triage import incident, tick
 
@@ -122,3 +126,58 @@ def test_the_link_button_in_a_page_dm_is_acked(slack: LocalSlack, bot: Tripwire)
     response = slack.click_button(TRIAGER, dm, page_ts, "page_open_card")
     assert response.status_code == 200
     assert incident(bot).status == "triggered"
+
+
+# -- the workspace URL behind a page's permalink to its card
+
+
+def test_workspace_url_is_asked_of_auth_test_once_per_process(slack: LocalSlack) -> None:
+    workspace = WorkspaceUrl(WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[]))
+    assert workspace.learn() == workspace.learn() == slack.url + "/"
+    assert len(slack.calls_to("auth.test")) == 1
+    # The fake serves the permalink built from it, as Slack does: the page with that message.
+    card = slack.post_user_message(TRIAGER, TRIAGE_CHANNEL, "the card").ts
+    link = f"{workspace.learn()}archives/{TRIAGE_CHANNEL}/p{card.replace('.', '')}"
+    page = httpx.get(link, headers={"Accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 302 and page.headers["location"] == f"/?channel={TRIAGE_CHANNEL}&message={card}"
+
+
+def test_workspace_url_refused_is_none_and_asked_again_only_after_a_while(slack: LocalSlack) -> None:
+    now = [100.0]
+    client = WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+    workspace = WorkspaceUrl(client, monotonic=lambda: now[0])
+    slack.fail("auth.test", error="invalid_auth")
+    assert workspace.learn() is None
+    assert workspace.learn() is None  # within the wait: not asked again, the message goes with the channel link
+    assert len(slack.calls_to("auth.test")) == 1
+    now[0] += WORKSPACE_URL_RETRY_SECONDS
+    assert workspace.learn() == slack.url + "/"
+    assert len(slack.calls_to("auth.test")) == 2
+
+
+def test_a_thread_reply_permalink_opens_its_thread_with_the_reply(slack: LocalSlack) -> None:
+    parent = slack.post_user_message(TRIAGER, TRIAGE_CHANNEL, "parent").ts
+    reply = slack.post_user_message(TRIAGER, TRIAGE_CHANNEL, "reply", thread_ts=parent).ts
+    link = f"{slack.url}/archives/{TRIAGE_CHANNEL}/p{reply.replace('.', '')}?thread_ts={parent}&cid={TRIAGE_CHANNEL}"
+    page = httpx.get(link, headers={"Accept": "text/html"}, follow_redirects=True)
+    assert page.status_code == 200 and page.url.params["thread"] == parent and page.url.params["message"] == reply
+    assert 'id="app"' in page.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/archives/C0NOSUCH/p1763942400000100", id="unknown-channel"),
+        pytest.param(f"/archives/{TRIAGE_CHANNEL}/p9000000009000009", id="unknown-message"),
+        pytest.param(f"/archives/{TRIAGE_CHANNEL}/pnot-a-ts", id="not-a-stamp"),
+        pytest.param("/archives/{channel}/{parent}?thread_ts=1.000001", id="another-thread"),
+        pytest.param("/archives/{channel}/{parent}?cid=C0GENERAL", id="another-cid"),
+    ],
+)
+def test_a_permalink_to_no_such_message_is_a_not_found_page(slack: LocalSlack, path: str) -> None:
+    parent = slack.post_user_message(TRIAGER, TRIAGE_CHANNEL, "parent").ts
+    url = slack.url + path.format(channel=TRIAGE_CHANNEL, parent="p" + parent.replace(".", ""))
+    page = httpx.get(url, headers={"Accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 404 and "This message could not be found" in page.text
+    # An API client (no text/html) still gets webapi's JSON answer for the same path.
+    assert httpx.get(url, headers={"Accept": "application/json"}).headers["content-type"] == "application/json"

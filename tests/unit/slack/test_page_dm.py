@@ -17,7 +17,7 @@ from bot.app.wiring import request_keys
 from bot.common.messages import IncidentBrief, PageDM, PageUpdate, ReminderDM
 from bot.common.vocabulary import Action
 from bot.incidents.records import record, snapshot
-from bot.slack.blocks import page_dm
+from bot.slack.blocks import card_link, page_dm
 from bot.slack.calls import CALLS, Outgoing, Skip
 from bot.slack.modals import home_view
 from db import queues
@@ -50,6 +50,11 @@ ACKED = PageUpdate(
 )
 
 
+# The card's channel as a page links to it before the card is posted (or while the workspace's URL is unknown).
+CHANNEL_LINK = "https://slack.com/app_redirect?channel=C0ONCALL"
+WORKSPACE = "https://acme.slack.com/"
+
+
 def as_json(message: dict[str, Any]) -> str:
     return json.dumps(message, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
@@ -64,7 +69,7 @@ def buttons(message: dict[str, Any]) -> list[str]:
 
 
 def test_page_dm_with_its_buttons_matches_golden() -> None:
-    message = page_dm(BRIEF, incident_id=7)
+    message = page_dm(BRIEF, incident_id=7, card_url=CHANNEL_LINK)
     check_golden("dm_page_blocks.json", as_json(message), folder=GOLDEN)
     assert buttons(message) == ["incident_acknowledge", "incident_escalate", "page_open_card"]
     [link] = [e for e in message["blocks"][-1]["elements"] if e["action_id"] == "page_open_card"]
@@ -74,7 +79,7 @@ def test_page_dm_with_its_buttons_matches_golden() -> None:
 
 
 def test_page_dm_after_it_was_acknowledged_matches_golden() -> None:
-    message = page_dm(BRIEF, incident_id=7, acted=ACKED)
+    message = page_dm(BRIEF, incident_id=7, card_url=CHANNEL_LINK, acted=ACKED)
     check_golden("dm_page_acknowledged.json", as_json(message), folder=GOLDEN)
     when = int(ACKED.at.timestamp())
     assert f":white_check_mark: Acknowledged by <@U0TOM> <!date^{when}^" in message["text"]
@@ -106,7 +111,7 @@ def test_an_edited_page_says_what_was_done_and_offers_what_is_left(
 ) -> None:
     actor = "tripwire" if action == "page" else "U0TOM"
     acted = replace(ACKED, action=action, actor=actor, status=status, step=step)
-    message = page_dm(BRIEF, incident_id=7, acted=acted)
+    message = page_dm(BRIEF, incident_id=7, card_url=CHANNEL_LINK, acted=acted)
     assert words in message["text"] and buttons(message) == expected
     # Still waiting: the person is asked again, without the ack deadline of the first page (it may have moved).
     assert ("Still to acknowledge" in message["text"]) == (status == "triggered")
@@ -115,13 +120,39 @@ def test_an_edited_page_says_what_was_done_and_offers_what_is_left(
 
 def test_a_restricted_page_keeps_its_details_out_of_the_blocks() -> None:
     brief = replace(BRIEF, restricted=True, channel_id="C0RESTRICTED")
-    for message in (page_dm(brief, incident_id=7), page_dm(brief, incident_id=7, acted=ACKED)):
+    link = card_link(brief.channel_id)
+    for message in (
+        page_dm(brief, incident_id=7, card_url=link),
+        page_dm(brief, incident_id=7, card_url=link, acted=ACKED),
+    ):
         assert "synthesis" not in json.dumps(message) and "<#C0RESTRICTED>" in message["text"]
 
 
 def test_a_page_to_a_channel_without_an_id_has_no_link() -> None:
-    message = page_dm(replace(BRIEF, channel_id="#triage"), incident_id=7)
+    assert card_link("#triage", ts="1795446000.000100", workspace_url=WORKSPACE) is None
+    message = page_dm(replace(BRIEF, channel_id="#triage"), incident_id=7, card_url=None)
     assert buttons(message) == ["incident_acknowledge", "incident_escalate"]
+
+
+@pytest.mark.parametrize(
+    ("ts", "workspace_url", "expected"),
+    [
+        pytest.param(
+            "1795446000.000100", WORKSPACE, "https://acme.slack.com/archives/C0ONCALL/p1795446000000100", id="posted"
+        ),
+        pytest.param(
+            "1795446000.000100", "https://acme.slack.com", "https://acme.slack.com/archives/C0ONCALL/p1795446000000100",
+            id="url-without-slash",
+        ),
+        pytest.param(None, WORKSPACE, CHANNEL_LINK, id="card-not-posted"),
+        pytest.param("1795446000.000100", None, CHANNEL_LINK, id="workspace-unknown"),
+        pytest.param("not-a-ts", WORKSPACE, CHANNEL_LINK, id="malformed-ts"),
+    ],
+)  # fmt: skip
+def test_card_link_is_the_message_permalink_when_known_else_the_channel(
+    ts: str | None, workspace_url: str | None, expected: str
+) -> None:
+    assert card_link("C0ONCALL", ts=ts, workspace_url=workspace_url) == expected
 
 
 def test_app_home_starts_with_what_waits_on_you_matches_golden() -> None:
@@ -229,8 +260,38 @@ def test_a_page_edit_waits_for_its_page_and_for_nothing_else(session: Session) -
     assert {edit.id, reminder.id} <= claimed()
 
 
-def outgoing(session: Session, row: OutboxMessage) -> Any:
-    return CALLS[row.kind].build(Outgoing(session=session, row=row, now=OPENED))
+def outgoing(session: Session, row: OutboxMessage, *, workspace_url: str | None = None) -> Any:
+    return CALLS[row.kind].build(Outgoing(session=session, row=row, now=OPENED, workspace_url=workspace_url))
+
+
+def link_of(call: Any) -> str | None:
+    """The url of the page's "Open the card" button, if it has one."""
+    found = [e.get("url") for b in call.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return next((url for url in found if url), None)
+
+
+def test_a_page_links_to_the_card_message_once_the_card_is_posted(session: Session) -> None:
+    incident = add_incident(session, card_ts="1795446000.000100")
+    page = page_row(session, incident, "U0TRIAGER")
+    assert link_of(outgoing(session, page, workspace_url=WORKSPACE)) == (
+        "https://acme.slack.com/archives/C0ONCALL/p1795446000000100"
+    )
+    # auth.test did not answer: the page still goes, linking to the channel.
+    assert link_of(outgoing(session, page)) == CHANNEL_LINK
+
+
+def test_a_page_sent_before_its_card_links_to_the_channel_and_its_edit_to_the_card(session: Session) -> None:
+    # Queued with the card: the incident's channel is still the configured name, the brief says so too.
+    incident = add_incident(session, channel_id="#safety-oncall", card_ts=None)
+    page = page_row(session, incident, "U0TRIAGER")
+    assert link_of(outgoing(session, page, workspace_url=WORKSPACE)) is None
+    page.status, page.slack_channel, page.slack_ts = "sent", "D0TRIAGER", "1.000001"
+    incident.channel_id, incident.card_ts = "C0ONCALL", "1795446000.000100"  # the card was posted meanwhile
+    act(session, incident, Action.ACKNOWLEDGE, status="acknowledged")
+    [edit] = rows(session, PageUpdate.kind)
+    assert link_of(outgoing(session, edit, workspace_url=WORKSPACE)) == (
+        "https://acme.slack.com/archives/C0ONCALL/p1795446000000100"
+    )
 
 
 def test_a_page_edit_updates_the_posted_dm_where_slack_put_it(session: Session) -> None:
@@ -301,8 +362,10 @@ def dm_click(*, ts: str, blocks: list[dict[str, Any]], user: str = "U0TRIAGER", 
 
 
 def test_a_dm_click_is_keyed_by_the_dm_and_what_it_showed() -> None:
-    shown = page_dm(BRIEF, incident_id=7)["blocks"]
-    edited = page_dm(BRIEF, incident_id=7, acted=replace(ACKED, status="triggered", action="reopen"))["blocks"]
+    shown = page_dm(BRIEF, incident_id=7, card_url=CHANNEL_LINK)["blocks"]
+    edited = page_dm(
+        BRIEF, incident_id=7, card_url=CHANNEL_LINK, acted=replace(ACKED, status="triggered", action="reopen")
+    )["blocks"]
     key = request_keys(dm_click(ts="1.000001", blocks=shown), signature="")
     assert len(key) == 1 and key[0].startswith("action:")
     # The same click on the same DM as it was: a repeat, whatever its signature.

@@ -1,0 +1,222 @@
+"""A click's card edit goes out through the click's response_url (replace_original), outside chat.update's Tier 3
+quota; a response_url Slack refuses, one too old, or one whose answer is lost hands the edit to chat.update, and the
+card ends right, once. Over signed HTTP against localslack, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import httpx
+from slack_sdk import WebClient
+from sqlmodel import Session, col, select
+
+from bot.app.asgi import Tripwire
+from bot.common.clock import ManualClock
+from bot.common.messages import CardUpdate
+from bot.slack.ids import ActionId
+from bot.slack.outbox import Outbox
+from bot.slack.pacing import METHOD_LIMITS
+from db import queues
+from db.models import OutboxMessage
+from localslack import LocalSlack
+from tests.conftest import BOT_TOKEN, TRIAGE_CHANNEL, TRIAGER
+from tests.integration.test_idempotency import resend
+from tests.integration.test_incident_lifecycle import card_text, file_incident, timeline
+
+ACK = ActionId.ACKNOWLEDGE.value
+
+
+def card_edits(bot: Tripwire, incident_id: int = 1) -> list[OutboxMessage]:
+    with Session(bot.engine) as session:
+        rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+    return [row for row in rows if row.kind == CardUpdate.kind and row.incident_id == incident_id]
+
+
+def edits_of(slack: LocalSlack, ts: str) -> list[str]:
+    """How each edit of the message at `ts` went: `response_url` (a replace) or `chat.update`, refused ones too."""
+    replaces = [
+        ("response_url", post.at, post.ok) for post in slack.response_posts if post.args.get("replace_original")
+    ]
+    updates = [("chat.update", call.at, call.ok) for call in slack.calls_to("chat.update") if call.args["ts"] == ts]
+    return [f"{how}:{'ok' if ok else 'refused'}" for how, _, ok in sorted(replaces + updates, key=lambda e: e[1])]
+
+
+def shows_acknowledged(slack: LocalSlack, ts: str) -> bool:
+    text = card_text(slack.message(TRIAGE_CHANNEL, ts))
+    return "acknowledged" in text and f"<@{TRIAGER}>" in text
+
+
+def spend_chat_update(bot: Tripwire, clock: ManualClock, incident_id: int) -> int:
+    """Queue 60 card edits people asked for (by command: no response_url) of another card and drain: the Tier 3
+    burst is spent and the bot's clock stands still, so chat.update has no token left. How many stay queued."""
+    with bot.uow() as session:
+        for _ in range(60):
+            edit = CardUpdate(incident_id=incident_id, channel=TRIAGE_CHANNEL, by_person=True)
+            queues.enqueue_message(session=session, message=edit, now=clock())
+    bot.outbox.drain()
+    return sum(1 for row in card_edits(bot, incident_id) if row.status in queues.UNSENT)
+
+
+def test_click_edits_the_card_through_its_response_url_with_chat_update_spent(
+    slack: LocalSlack, bot: Tripwire, clock: ManualClock
+) -> None:
+    card = file_incident(slack, bot)
+    file_incident(slack, bot, title="Busy card")
+    updates_before = len(slack.calls_to("chat.update"))
+    waiting = spend_chat_update(bot, clock, incident_id=2)
+    spent = len(slack.calls_to("chat.update")) - updates_before
+    # Each claimed edit took a token (most were then skipped as superseded); the rest wait for tokens.
+    assert waiting > 0 and spent <= METHOD_LIMITS["chat.update"].burst
+
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    [edit] = card_edits(bot)
+    assert CardUpdate.from_row(edit).response_url is not None
+    bot.outbox.drain()
+
+    assert edits_of(slack, card.ts) == ["response_url:ok"]
+    assert shows_acknowledged(slack, card.ts)
+    [post] = slack.response_posts
+    assert post.args["replace_original"] is True and post.args["blocks"] and post.args["text"]
+    assert [row.status for row in card_edits(bot)] == ["sent"]
+    # chat.update is still out of tokens: the other card's edits still wait.
+    assert sum(1 for row in card_edits(bot, 2) if row.status in queues.UNSENT) == waiting
+
+
+def test_response_url_slack_refuses_falls_back_to_chat_update(slack: LocalSlack, bot: Tripwire) -> None:
+    card = file_incident(slack, bot)
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    url = slack.deliveries[-1].payload["response_url"]
+    # Someone used the URL up before the bot did (Slack takes five POSTs per response_url).
+    for _ in range(5):
+        assert httpx.post(url, json={"text": "used", "response_type": "ephemeral"}, trust_env=False).status_code == 200
+    bot.outbox.drain()
+
+    assert edits_of(slack, card.ts) == ["response_url:refused", "chat.update:ok"]
+    assert [post.error for post in slack.response_posts][-1] == "used_url"
+    assert shows_acknowledged(slack, card.ts)
+    [edit] = card_edits(bot)
+    assert edit.status == "sent" and CardUpdate.from_row(edit).response_url is None  # it went as a plain edit
+
+
+def test_response_url_past_its_lifetime_is_not_tried(slack: LocalSlack, bot: Tripwire, clock: ManualClock) -> None:
+    card = file_incident(slack, bot)
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    clock.advance(minutes=29)  # the edit waited (the bot was down, say): Slack would refuse the URL any moment now
+    bot.outbox.drain()
+
+    assert edits_of(slack, card.ts) == ["chat.update:ok"]
+    assert shows_acknowledged(slack, card.ts)
+
+
+def test_response_url_answering_500_ends_with_one_right_card(
+    slack: LocalSlack, bot: Tripwire, clock: ManualClock
+) -> None:
+    card = file_incident(slack, bot)
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    slack.fail("response_url", status=500)
+    first = bot.outbox.drain()
+    assert first.retried == 1 and edits_of(slack, card.ts) == ["response_url:refused"]
+    # The outcome is unknown: chat.update follows after the usual backoff, not at once.
+    [edit] = card_edits(bot)
+    assert edit.status == "pending" and edit.next_attempt_at > clock()
+    clock.advance(seconds=60)
+    bot.outbox.drain()
+
+    assert edits_of(slack, card.ts) == ["response_url:refused", "chat.update:ok"]
+    assert shows_acknowledged(slack, card.ts)
+    assert [m.ts for m in slack.messages(TRIAGE_CHANNEL)] == [card.ts]  # one card, edited in place
+
+
+def test_response_url_timing_out_after_it_replaced_the_card_ends_with_one_right_card(
+    slack: LocalSlack, bot: Tripwire, clock: ManualClock
+) -> None:
+    card = file_incident(slack, bot)
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    # The replace lands, but its answer does not come back before the client gives up.
+    hold = slack.hold("response_url", seconds=None)
+    impatient = Outbox(
+        uow=bot.uow,
+        client=WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[], timeout=1),
+        clock=clock,
+        channel_interval=0,
+    )
+    try:
+        assert impatient.drain().retried == 1
+        assert hold.held == 1 and shows_acknowledged(slack, card.ts)
+        clock.advance(seconds=60)
+        impatient.drain()
+    finally:
+        hold.release()
+    assert edits_of(slack, card.ts) == ["response_url:ok", "chat.update:ok"]
+    assert shows_acknowledged(slack, card.ts)
+    assert [m.ts for m in slack.messages(TRIAGE_CHANNEL)] == [card.ts]
+    assert [row.status for row in card_edits(bot)] == ["sent"]
+
+
+def test_click_delivered_twice_acknowledges_once_and_replaces_the_card_once(slack: LocalSlack, bot: Tripwire) -> None:
+    card = file_incident(slack, bot)
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    delivery = slack.deliveries[-1]
+    retry = resend(slack, delivery, timestamp=int(time.time()), headers={"X-Slack-Retry-Num": "1"})
+    assert retry.status_code == 200
+    bot.outbox.drain()
+
+    assert [entry.action for entry in timeline(bot)].count("acknowledge") == 1
+    assert len(card_edits(bot)) == 1
+    assert edits_of(slack, card.ts) == ["response_url:ok"]
+    assert shows_acknowledged(slack, card.ts)
+
+
+def test_card_edit_by_command_goes_by_chat_update(slack: LocalSlack, bot: Tripwire) -> None:
+    """A slash command's response_url is for the channel it was typed in, not the card: the edit is a chat.update."""
+    card = file_incident(slack, bot)
+    slack.slash_command(TRIAGER, "ack INC-1", channel_id=TRIAGE_CHANNEL)
+    bot.outbox.drain()
+
+    [edit] = card_edits(bot)
+    assert CardUpdate.from_row(edit).response_url is None
+    assert [c.ok for c in slack.calls_to("chat.update") if c.args["ts"] == card.ts] == [True]
+    assert not [post for post in slack.response_posts if post.args.get("replace_original")]
+    assert shows_acknowledged(slack, card.ts)
+
+
+def test_later_chat_update_of_the_card_does_not_overtake_its_response_url_edit(
+    slack: LocalSlack, bot: Tripwire, clock: ManualClock
+) -> None:
+    card = file_incident(slack, bot)
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    # A bot edit of the same card, queued behind the click's.
+    with bot.uow() as session:
+        queues.enqueue_message(session=session, message=CardUpdate(incident_id=1, channel=TRIAGE_CHANNEL), now=clock())
+    hold = slack.hold("response_url", seconds=None)
+    first = threading.Thread(target=bot.outbox.deliver_due)
+    first.start()
+    try:
+        assert hold.reached.wait(10)
+        # While the replace is in flight, another replica finds nothing of this card it may send.
+        other = Outbox(
+            uow=bot.uow,
+            client=WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[]),
+            clock=clock,
+            channel_interval=0,
+        )
+        assert other.deliver_due().touched == 0
+        assert not [c for c in slack.calls_to("chat.update") if c.args["ts"] == card.ts]
+    finally:
+        hold.release()
+        first.join(30)
+    bot.outbox.drain()
+    assert edits_of(slack, card.ts) == ["response_url:ok", "chat.update:ok"]
+    assert [row.status for row in card_edits(bot)] == ["sent", "sent"]
+    assert shows_acknowledged(slack, card.ts)
+
+
+def test_clicked_at_is_the_click_time_on_the_bot_clock(slack: LocalSlack, bot: Tripwire, clock: ManualClock) -> None:
+    card = file_incident(slack, bot)
+    clock.advance(minutes=3)
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    [edit] = card_edits(bot)
+    clicked = CardUpdate.from_row(edit).clicked_at
+    assert clicked is not None and abs(clicked - clock()) < timedelta(seconds=1)

@@ -12,6 +12,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,11 @@ TRIAGE_CHANNEL = "C0TRIAGE"
 # a quarter of an hour to arrive in one channel. The phase watches them for this long, then accounts for every key
 # from the database: delivered (at the local Slack), still queued in the outbox, or lost (the figure that must be 0).
 STORM_WAIT = 240
+# While a second one-key storm is triaged, a new crossing result (its own key) every PROBE_EVERY seconds: how long
+# from its 202 to its card at the local Slack. 2.5 s apart, so the probes' cards and thread lines together stay under
+# Slack's one post a second per channel (the bot's default pacing in this phase) and time the storm, not the pacing.
+PROBES = 10
+PROBE_EVERY = 2.5
 
 
 def calls(slack: Server, since: int = 0) -> list[dict[str, Any]]:
@@ -208,16 +214,19 @@ def storm(engine: str, one_key: int, many_keys: int, folder: Path) -> dict[str, 
                 connections=8,
                 folder=folder,
             )
-            total = settle(slack, since, quiet=12.0, limit=300)
-            storm_calls = calls(slack, since)
+            settle(slack, since, quiet=12.0, limit=300)
+            # The outbox's auth.test (once per process, for permalinks) is not the storm's doing.
+            storm_calls = [c for c in calls(slack, since) if c["method"] != "auth.test"]
             one = {
                 "results": run.requests * 100,
                 "seconds": time.perf_counter() - started,
-                "slack_calls": total,
+                "slack_calls": len(storm_calls),
                 "cards": len(cards(slack, since)),
                 "by_method": _by_method(storm_calls),
             }
             since = len(calls(slack))
+            probe = probe_storm(slack, bot, database_url, one_key, folder)
+            since = settle(slack, 0, quiet=5.0, limit=300)
             families = [f"storm-{k:04d}" for k in range(many_keys)]
             bodies = signed(
                 [
@@ -245,7 +254,7 @@ def storm(engine: str, one_key: int, many_keys: int, folder: Path) -> dict[str, 
             opened, queued = storm_accounts(database_url)
             many = {
                 "keys": many_keys,
-                "incidents": opened - 1,  # less the one-key storm's incident
+                "incidents": opened - 2 - PROBES,  # less the one-key storms' incidents and the probes'
                 "cards": delivered,
                 "queued": queued,
                 "lost": many_keys - delivered - queued,
@@ -253,9 +262,72 @@ def storm(engine: str, one_key: int, many_keys: int, folder: Path) -> dict[str, 
                 "cards_per_s": delivered / max(last - wall_start, 1e-9),
                 "seconds_to_last_card": last - wall_start,
             }
-        return {"one_key": one, "many_keys": many}
+        return {"one_key": one, "probe": probe, "many_keys": many}
     finally:
         drop_database(database_url)
+
+
+def probe_storm(slack: Server, bot: Server, database_url: str, one_key: int, folder: Path) -> dict[str, Any]:
+    """Another `one_key` storm for one key, and meanwhile a probe crossing (a key of its own) every PROBE_EVERY s:
+    seconds from each probe's 202 to its card's chat.postMessage at the local Slack (wall clocks of one machine)."""
+    since = len(calls(slack))
+    lines = signed(
+        [
+            {"results": [crossing("storm2", "storm2-model", r * 100 + k) for k in range(100)]}
+            for r in range(one_key // 100)
+        ]
+    )
+    answered: dict[str, float] = {}
+
+    def send_probes() -> None:
+        for k in range(PROBES):
+            family = f"probe-{k:02d}"
+            post_signed(bot, [crossing("probe", family, k)], wait=False)
+            answered[family] = time.time()
+            time.sleep(PROBE_EVERY)  # the probes' schedule (an open loop), not a wait for something to happen
+
+    prober = threading.Thread(target=send_probes, name="bench-probes")
+    prober.start()
+    run_wrk(
+        bot.url,
+        lines,
+        path="/hooks/eval",
+        content_type="application/json",
+        headers=TS_HEADERS,
+        connections=8,
+        folder=folder,
+    )
+    prober.join()
+    with contextlib.suppress(TimeoutError):
+        poll(lambda: len(probe_cards(database_url)) >= PROBES, 120, f"{PROBES} probe cards", every=0.5)
+    posted = {c["response_ts"]: c["at"] for c in cards(slack, since)}
+    delays = sorted(
+        posted[ts] - answered[family]
+        for family, ts in probe_cards(database_url).items()
+        if ts in posted and family in answered
+    )
+    return {
+        "probes": PROBES,
+        "every_s": PROBE_EVERY,
+        "storm_results": one_key,
+        "cards": len(delays),
+        "p50_s": delays[len(delays) // 2] if delays else None,
+        "p95_s": delays[min(len(delays) - 1, int(len(delays) * 0.95))] if delays else None,
+        "max_s": delays[-1] if delays else None,
+    }
+
+
+def probe_cards(database_url: str) -> dict[str, str]:
+    """The probes' incidents that have a card: model family -> card ts."""
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT model, card_ts FROM incident WHERE model LIKE 'probe-%' AND card_ts IS NOT NULL")
+            ).all()
+    finally:
+        engine.dispose()
+    return {str(model): str(ts) for model, ts in rows}
 
 
 def storm_accounts(database_url: str) -> tuple[int, int]:

@@ -61,6 +61,9 @@ def test_bench_quick_run_measures_every_section(tmp_path: Path) -> None:
 
     storm = results["storm"]["sqlite"]
     positive(storm["one_key"], "slack_calls", "cards")
+    # Every probe crossing sent during the second storm got its card, timed from its 202.
+    assert storm["probe"]["cards"] == storm["probe"]["probes"]
+    positive(storm["probe"], "p50_s", "p95_s")
     many = storm["many_keys"]
     # Every key opened one incident and its card was delivered or is still queued: nothing lost.
     assert many["incidents"] == many["keys"] and many["lost"] == 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import Row, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -33,6 +34,57 @@ def claim_untriaged(
     return session.exec(statement).all()
 
 
+# What triage needs of every waiting result it claims (claim_untriaged_rows): a point for the metric's trend.
+QUEUE_COLUMNS = ("id", "model_family", "observed_at", "checkpoint", "value")
+# What it reads of a result it judges again (list_result_rows): the result as it was sent, and when it came.
+RESULT_COLUMNS = (
+    "id",
+    "source",
+    "run_id",
+    "task",
+    "scorer",
+    "metric",
+    "model",
+    "checkpoint",
+    "value",
+    "stderr",
+    "samples",
+    "observed_at",
+    "received_at",
+    "url",
+    "labels",
+)
+
+
+def claim_untriaged_rows(
+    *, session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None
+) -> Sequence[Row[Any]]:
+    """`claim_untriaged` (the same rows, locked the same way) as plain rows of QUEUE_COLUMNS, not ORM objects.
+
+    The triage worker reads a batch once and writes it back with `mark_triaged`; ORM objects for hundreds of rows
+    (identity map, instance state, change tracking) cost more than the rest of triaging them, and most rows need
+    no more than these columns (`list_result_rows` reads the rest for the ones that do).
+    """
+    table = EvalResult.__table__  # type: ignore[attr-defined]
+    statement = select(*(table.c[name] for name in QUEUE_COLUMNS)).where(table.c.triaged_at.is_(None))
+    if ids is None:
+        unleased = or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now)
+        statement = statement.where(unleased).with_for_update(skip_locked=True)
+    else:
+        statement = statement.where(table.c.id.in_(ids)).with_for_update()
+    return session.execute(statement.order_by(table.c.id).limit(limit)).all()
+
+
+def list_result_rows(*, session: Session, ids: Sequence[int]) -> Sequence[Row[Any]]:
+    """These results as plain rows of RESULT_COLUMNS, by id (triage reads the ones it claimed and must judge)."""
+    table = EvalResult.__table__  # type: ignore[attr-defined]
+    found: list[Row[Any]] = []
+    for start in range(0, len(ids), 1000):
+        statement = select(*(table.c[name] for name in RESULT_COLUMNS)).where(table.c.id.in_(ids[start : start + 1000]))
+        found.extend(session.execute(statement.order_by(table.c.id)).all())
+    return found
+
+
 def mark_triaged(*, session: Session, result_ids: Sequence[int], now: datetime) -> None:
     """Record that these results have been triaged (their lease, if any, is over)."""
     for start in range(0, len(result_ids), 1000):
@@ -40,6 +92,8 @@ def mark_triaged(*, session: Session, result_ids: Sequence[int], now: datetime) 
             update(EvalResult)
             .where(col(EvalResult.id).in_(result_ids[start : start + 1000]))
             .values(triaged_at=now, claimed_until=None)
+            # Loaded EvalResult objects are not looked for: the worker reads plain rows (claim_untriaged_rows).
+            .execution_options(synchronize_session=False)
         )
 
 

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from bot.common.clock import Clock
 from bot.incidents.service import IncidentService
 from bot.ingest.committer import GroupCommitter, Row
+from bot.ingest.verdict import Verdict, verdict_of
 from bot.ingest.worker import TriageWorker
 from bot.ingest.worker import stored_result as stored_result
 from bot.policy.store import PolicyStore
-from bot.policy.triage import Decision, Result, evaluate_result, model_family
+from bot.policy.triage import Decision, Result, model_family
 from db import repositories as repo
 from db import triage_queue
 from db.engine import UnitOfWork
@@ -80,9 +81,9 @@ class IngestService:
         worker takes them only if the lease runs out (the caller died).
         """
         now, policy = self._clock(), self._policies.current
-        # Pure decisions, for the counts in the answer and the columns saying what the policy made of each result.
-        decisions = [evaluate_result(result, policy=policy, now=now) for result in results]
-        rows = [result_row(result, decision, now) for result, decision in zip(results, decisions, strict=True)]
+        # Pure verdicts, for the counts in the answer and the columns saying what the policy made of each result.
+        verdicts = [verdict_of(result, policy=policy, now=now) for result in results]
+        rows = [result_row(result, verdict, now) for result, verdict in zip(results, verdicts, strict=True)]
         if hold:
             for row in rows:
                 row["claimed_until"] = now + LEASE
@@ -95,8 +96,18 @@ class IngestService:
             error = done.exception()
             if error is not None:
                 answer.set_exception(error)
-            else:
-                answer.set_result(_count(decisions, done.result()))
+                return
+            ids = done.result()
+            # Told before the commit wakes the worker: the rows it will claim need no judging again.
+            self._worker.judged(
+                policy,
+                {
+                    result_id: verdict.metric
+                    for verdict, result_id in zip(verdicts, ids, strict=True)
+                    if result_id is not None and verdict.level is None
+                },
+            )
+            answer.set_result(_count(verdicts, ids))
 
         stored.add_done_callback(counted)
         return answer
@@ -134,21 +145,21 @@ class IngestService:
         return resolved
 
 
-def _count(decisions: Sequence[Decision], ids: Sequence[int | None]) -> IngestOutcome:
+def _count(verdicts: Sequence[Verdict], ids: Sequence[int | None]) -> IngestOutcome:
     outcome = IngestOutcome()
-    for decision, result_id in zip(decisions, ids, strict=True):
+    for verdict, result_id in zip(verdicts, ids, strict=True):
         if result_id is None:
             outcome.duplicates += 1
             continue
         outcome.accepted += 1
         outcome.stored_ids.append(result_id)
-        if decision.near_miss is not None:
+        if verdict.near_miss is not None:
             outcome.near_misses += 1
-        outcome.unmatched += not decision.matched
+        outcome.unmatched += not verdict.matched
     return outcome
 
 
-def result_row(result: Result, decision: Decision | None, now: datetime) -> Row:
+def result_row(result: Result, decision: Decision | Verdict | None, now: datetime) -> Row:
     """The eval_result row for a result, with what the policy decided (None: not evaluated), waiting for triage."""
     return {
         "source": result.source,
@@ -166,8 +177,8 @@ def result_row(result: Result, decision: Decision | None, now: datetime) -> Row:
         "received_at": now,
         "url": result.url,
         "labels": dict(result.labels),
-        "policy_metric": decision.metric if decision else None,
-        "level": decision.level if decision else None,
-        "near_miss": decision.near_miss if decision else None,
+        "policy_metric": decision.metric if decision is not None else None,
+        "level": decision.level if decision is not None else None,
+        "near_miss": decision.near_miss if decision is not None else None,
         "claimed_until": None,
     }

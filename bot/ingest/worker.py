@@ -11,11 +11,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Row
 from sqlmodel import Session
 
 from bot.common.clock import Clock
 from bot.incidents.records import enqueue_card_update, open_incident
+from bot.ingest.verdict import Verdict, verdict_of
 from bot.policy.document import Policy
 from bot.policy.store import PolicyStore
 from bot.policy.trend import decide_trend, evaluate_trend
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 # A window given as a number of checkpoints still needs a bound on how many points a series keeps.
 SERIES_LIMIT = 500
 BATCH = 500
+# How many results stored here but not yet triaged the worker remembers the verdicts of (about 100 bytes each).
+JUDGED_LIMIT = 100_000
 # A result that fails triage on its own waits this long before the next try (the error is logged each time).
 SET_ASIDE = timedelta(minutes=10)
 
@@ -48,6 +53,33 @@ class TriageOutcome:
 class _Group:
     decision: Decision
     results: list[tuple[Result, int]] = field(default_factory=list)
+
+
+class _Judged:
+    """Rows this process stored that open nothing under a policy (result id -> its metric, or None), until taken.
+
+    Only in memory and only a shortcut: a row another process stored, one stored before a restart or a reload, or
+    one forgotten at the bound is judged from the database as ever.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._policy: Policy | None = None
+        self._metrics: dict[int, str | None] = {}
+
+    def add(self, policy: Policy, metrics: dict[int, str | None]) -> None:
+        with self._lock:
+            if policy is not self._policy or len(self._metrics) + len(metrics) > self._limit:
+                # A new policy makes the old verdicts moot; a full map means the worker is far behind: start afresh.
+                self._policy, self._metrics = policy, {}
+            self._metrics.update(metrics)
+
+    def take(self, policy: Policy, ids: Sequence[int]) -> dict[int, str | None]:
+        with self._lock:
+            if policy is not self._policy:
+                return {}
+            return {i: self._metrics.pop(i) for i in ids if i in self._metrics}
 
 
 class TriageWorker:
@@ -77,10 +109,20 @@ class TriageWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._judged = _Judged(JUDGED_LIMIT)
 
     def wake(self) -> None:
         """Tell the worker results were stored."""
         self._wake.set()
+
+    def judged(self, policy: Policy, metrics: dict[int, str | None]) -> None:
+        """Note stored results that open nothing under `policy` (id -> the metric they count for, or None).
+
+        Triage under that same policy then takes them as judged (a point for the metric's trend, nothing more)
+        instead of reading and judging them again; under any other policy it judges them afresh.
+        """
+        if metrics:
+            self._judged.add(policy, metrics)
 
     def start(self) -> None:
         """Triage in a background thread until `stop`."""
@@ -157,7 +199,7 @@ class TriageWorker:
     def _triage(self, *, limit: int, ids: Sequence[int] | None) -> TriageOutcome:
         now, policy = self._clock(), self._policies.current
         with self._uow() as session:
-            rows = triage_queue.claim_untriaged(session=session, now=now, limit=limit, ids=ids)
+            rows = triage_queue.claim_untriaged_rows(session=session, now=now, limit=limit, ids=ids)
             if not rows:
                 return TriageOutcome()
             touched = self._triage_rows(session, rows, policy, now)
@@ -166,19 +208,33 @@ class TriageWorker:
             self._on_commit()
         return TriageOutcome(triaged=len(rows), incidents=sorted(touched, key=lambda ref: int(ref.split("-")[1])))
 
-    def _triage_rows(self, session: Session, rows: Sequence[EvalResult], policy: Policy, now: datetime) -> set[str]:
+    def _triage_rows(self, session: Session, rows: Sequence[Row[Any]], policy: Policy, now: datetime) -> set[str]:
         groups: dict[str, _Group] = {}
         series: dict[tuple[str, str], list[Point]] = {}
-        for row in rows:
-            assert row.id is not None
-            result = stored_result(row)
+        judged = self._judged.take(policy, [row.id for row in rows])
+        # Judged on arrival under this very policy (and opening nothing): the rest are read whole and judged again.
+        metrics = dict(judged)
+        results: dict[int, tuple[Result, Verdict, datetime]] = {}
+        for stored in triage_queue.list_result_rows(
+            session=session, ids=[row.id for row in rows if row.id not in judged]
+        ):
+            result, received_at = _claimed_result(stored)
             # The current policy, as of arrival: a result is judged by when it came, whenever the worker gets to it.
-            decision = evaluate_result(result, policy=policy, now=row.received_at)
-            if decision.metric is not None:
-                series.setdefault((decision.metric, row.model_family), []).append(
+            verdict = verdict_of(result, policy=policy, now=received_at)
+            metrics[stored.id] = verdict.metric
+            if verdict.level is not None:
+                results[stored.id] = (result, verdict, received_at)
+        for row in rows:
+            if (metric_id := metrics.get(row.id)) is not None:
+                series.setdefault((metric_id, row.model_family), []).append(
                     (row.observed_at, row.checkpoint, row.value)
                 )
-            if decision.dedup_key is not None and decision.level is not None:
+            if row.id not in results:
+                continue
+            # Only a result that opens or joins an incident needs the whole Decision (its sentence, its deadlines).
+            result, verdict, received_at = results[row.id]
+            decision = verdict.decision or evaluate_result(result, policy=policy, now=received_at)
+            if decision.dedup_key is not None:
                 groups.setdefault(str(decision.dedup_key), _Group(decision)).results.append((result, row.id))
         touched: set[str] = set()
         # Keys in sorted order: two batches lock the claims they share in the same order, so never deadlock.
@@ -188,7 +244,7 @@ class TriageWorker:
             ref = self._trend(session, metric_id, family, points, policy, now)
             if ref is not None:
                 touched.add(ref)
-        triage_queue.mark_triaged(session=session, result_ids=[row.id for row in rows if row.id is not None], now=now)
+        triage_queue.mark_triaged(session=session, result_ids=[row.id for row in rows], now=now)
         return touched
 
     def _attach(self, session: Session, key: str, group: _Group, policy: Policy, now: datetime) -> str:
@@ -321,6 +377,29 @@ def _series(
 def _title(result: Result, decision: Decision) -> str:
     where = result.model + (f" @ {result.checkpoint}" if result.checkpoint else "")
     return f"{decision.metric or result.metric} at {decision.level}: {result.value:.3g} on {where}"[:300]
+
+
+def _claimed_result(row: Sequence[Any]) -> tuple[Result, datetime]:
+    # stored_result for a plain row of triage_queue.RESULT_COLUMNS, unpacked by position (naming each column of
+    # each row costs more than the rest of reading it), with its receive time.
+    _, source, run_id, task, scorer, metric, model, checkpoint, value, stderr, samples, observed_at = row[:12]
+    received_at, url, labels = row[12:15]
+    result = Result(
+        source=source,
+        model=model,
+        task=task,
+        metric=metric,
+        value=value,
+        run_id=run_id,
+        observed_at=observed_at,
+        checkpoint=checkpoint or None,
+        scorer=scorer or None,
+        stderr=stderr,
+        samples=samples,
+        labels=dict(labels),
+        url=url,
+    )
+    return result, received_at
 
 
 def stored_result(row: EvalResult) -> Result:

@@ -8,14 +8,32 @@ from dataclasses import dataclass
 from bot.common.vocabulary import LevelName, Severity, severity_rank
 from bot.policy.model import Category, Metric
 from bot.policy.noise import Judged, confidence_text, judged_value
+from bot.policy.values import Comparison
 
 # Floating-point slack for the near-miss band only, so that 0.70 - 0.65 counts as "within 0.05".
 BAND_EPSILON = 1e-9
 
 
+Ladder = tuple[tuple[LevelName, Comparison], ...]
+# A metric's defined levels with their cut-offs, by metric identity (metrics are frozen; a reload makes new ones).
+_ladders: dict[int, tuple[Metric, Ladder]] = {}
+# Bound: a few policies' worth of metrics (the live one, a backtest's, the ones reloads replaced).
+_LADDERS = 1024
+
+
+def ladder(metric: Metric) -> Ladder:
+    """The metric's (level, cut-off) pairs, lowest first: `defined_levels`, remembered (judging asks four times)."""
+    found = _ladders.get(id(metric))
+    if found is None or found[0] is not metric:
+        if len(_ladders) >= _LADDERS:
+            _ladders.clear()
+        found = _ladders[id(metric)] = (metric, tuple((name, metric.levels[name]) for name in metric.defined_levels()))
+    return found[1]
+
+
 def level_of(metric: Metric, value: float) -> LevelName | None:
     """The highest level whose cut-off the value crosses, or None."""
-    reached = [name for name in metric.defined_levels() if metric.levels[name].holds(value)]
+    reached = [name for name, cut in ladder(metric) if cut.holds(value)]
     return reached[-1] if reached else None
 
 
@@ -27,8 +45,8 @@ def near_miss_of(metric: Metric, value: float) -> LevelName | None:
     floor = reached.rank if reached is not None else -1
     missed = [
         name
-        for name in metric.defined_levels()
-        if name.rank > floor and 0 <= metric.levels[name].gap(value) <= metric.near_miss.within + BAND_EPSILON
+        for name, cut in ladder(metric)
+        if name.rank > floor and 0 <= cut.gap(value) <= metric.near_miss.within + BAND_EPSILON
     ]
     return missed[-1] if missed else None
 

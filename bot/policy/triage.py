@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import NamedTuple
 
 from bot.common.clock import require_aware
@@ -135,6 +136,8 @@ _CHECKPOINT_SUFFIX = re.compile(
 )
 
 
+# Pure, and every result of a run names the same model: remembered rather than re-matched for each.
+@lru_cache(maxsize=4096)
 def model_family(model: str) -> str:
     """The model name without its checkpoint or date suffixes, lower-cased: 'claude-x-20250514' -> 'claude-x'."""
     family = model.strip().lower()
@@ -155,20 +158,47 @@ def matches(metric: Metric, result: Result) -> bool:
     return all(result.labels.get(key) == value for key, value in rule.labels.items())
 
 
+# Per policy (by identity; a policy is frozen and a reload makes a new one): the label keys any rule names, and
+# the metrics matching each (source, task, scorer, metric, those labels' values) seen so far.
+_MatchCache = tuple[Policy, tuple[str, ...], dict[tuple[str | None, ...], tuple[int, ...]]]
+_match_caches: dict[int, _MatchCache] = {}
+# Bounds: a few policies (the live one, a backtest's, a reload's), and the distinct tasks/metrics senders invent.
+_MATCH_POLICIES = 4
+_MATCH_KEYS = 4096
+
+
+def matching_metrics(result: Result, policy: Policy) -> tuple[int, ...]:
+    """The indexes of the policy's metrics that count this result, in policy order (`matches`, remembered)."""
+    # Matching is pure and the same few (task, metric) pairs arrive again and again; fnmatch per metric is not free.
+    cache = _match_caches.get(id(policy))
+    if cache is None or cache[0] is not policy:
+        if len(_match_caches) >= _MATCH_POLICIES:
+            _match_caches.clear()
+        label_keys = tuple(sorted({key for metric in policy.metrics for key in metric.match.labels}))
+        cache = _match_caches[id(policy)] = (policy, label_keys, {})
+    _, label_keys, found = cache
+    key = (result.source, result.task, result.scorer, result.metric, *(result.labels.get(k) for k in label_keys))
+    indexes = found.get(key)
+    if indexes is None:
+        if len(found) >= _MATCH_KEYS:
+            found.clear()
+        indexes = found[key] = tuple(i for i, metric in enumerate(policy.metrics) if matches(metric, result))
+    return indexes
+
+
 def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decision:
     """Decide what one evaluation result means under the policy; the most severe matching metric decides."""
     require_aware(now)
     hits = [
         judge(
             index,
-            metric,
+            policy.metrics[index],
             value=result.value,
             stderr=result.stderr,
             samples=result.samples,
             categories=policy.categories,
         )
-        for index, metric in enumerate(policy.metrics)
-        if matches(metric, result)
+        for index in matching_metrics(result, policy)
     ]
     if not hits:
         if result.source == "alertmanager":

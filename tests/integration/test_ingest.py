@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,13 @@ from sqlmodel import Session, func, select
 from bot.app.asgi import Tripwire
 from bot.app.cli import main
 from bot.common.clock import ManualClock
+from bot.ingest import worker as worker_module
+from bot.ingest.service import stored_result
 from bot.ingest.signing import sign
-from db.models import EvalResult, Incident
+from bot.ingest.verdict import verdict_of
+from bot.policy.triage import Result, evaluate_result
+from db import triage_queue
+from db.models import EvalResult, Incident, TrendState
 from localslack import LocalSlack
 from tests.conftest import TRIAGE_CHANNEL
 from tests.support.inspect_logs import LogFormat, write_inspect_log
@@ -321,3 +327,156 @@ def test_cli_ingest_lm_eval_and_backtest(
     line = next(line for line in out.splitlines() if line.startswith("cyber.wmdp") and " alert " in line)
     assert line.split()[-2:] == ["0", "2"]
     assert "Would fire only under the candidate: 1" in out
+
+
+# -- the request path's verdicts and the worker's plain-row reads (issue 11: cheaper per result, the same rows)
+
+
+def varied_results() -> list[Result]:
+    """Below, near, on and over the cut-offs, matched by no metric, an unmatched alert, and every optional field."""
+    observed = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    base = Result(
+        source="inspect",
+        model="frontier-x-ckpt-100",
+        task="ctf_web",
+        metric="accuracy",
+        value=0.3,
+        run_id="run",
+        observed_at=observed,
+    )
+    values = [0.1, 0.37, 0.4, 0.52, 0.55, 0.7, 0.95]
+    return [
+        *(replace(base, value=value, run_id=f"run-{k}") for k, value in enumerate(values)),
+        replace(base, task="essay", metric="bleu", run_id="unmatched"),
+        replace(base, source="alertmanager", task="Odd", metric="Odd", run_id="fp1:1", labels={"severity": "critical"}),
+        replace(
+            base,
+            run_id="full",
+            checkpoint="ckpt-100",
+            scorer="choice",
+            stderr=0.02,
+            samples=400,
+            labels={"team": "red", "suite": "ctf"},
+            url="https://ci.example.com/job/1",
+            value=0.44,
+        ),
+    ]
+
+
+def test_stored_columns_are_what_evaluate_result_decides(bot: Tripwire) -> None:
+    results = varied_results()
+    outcome = bot.ingest.submit(results).result(60)
+    policy, now = bot.policies.current, bot.ingest.now()
+    decisions = [evaluate_result(found, policy=policy, now=now) for found in results]
+    assert outcome.accepted == len(results) and outcome.duplicates == 0
+    assert outcome.near_misses == sum(d.near_miss is not None for d in decisions)
+    assert outcome.unmatched == sum(not d.matched for d in decisions) == 2
+    with Session(bot.engine) as session:
+        by_run = {row.run_id: row for row in session.exec(select(EvalResult)).all()}
+    for found, decision in zip(results, decisions, strict=True):
+        row = by_run[found.run_id]
+        assert (row.policy_metric, row.level, row.near_miss) == (decision.metric, decision.level, decision.near_miss)
+    # The table above covers the three kinds of verdict: nothing crossed, a metric level, the default alert route.
+    assert by_run["run-0"].level is None and by_run["run-5"].level == "threshold" and by_run["fp1:1"].level
+
+
+def test_triage_reads_a_stored_result_back_whole(bot: Tripwire) -> None:
+    results = varied_results()
+    bot.ingest.submit(results).result(60)
+    with bot.uow() as session:
+        queue = triage_queue.claim_untriaged_rows(session=session, now=bot.ingest.now(), limit=100)
+        orm = triage_queue.claim_untriaged(session=session, now=bot.ingest.now(), limit=100)
+        assert [row.id for row in queue] == [row.id for row in orm]
+        assert [(r.model_family, r.observed_at, r.checkpoint, r.value) for r in queue] == [
+            (r.model_family, r.observed_at, r.checkpoint, r.value) for r in orm
+        ]
+        # The plain row gives triage the same Result the ORM object did, and the one that was sent.
+        plain = triage_queue.list_result_rows(session=session, ids=[row.id for row in queue])
+        read_back = [worker_module._claimed_result(row) for row in plain]
+        assert read_back == [(stored_result(row), row.received_at) for row in orm]
+        sent = sorted(results, key=lambda r: r.run_id)
+        assert sorted((r for r, _ in read_back), key=lambda r: r.run_id) == sent
+
+
+def test_a_reloaded_policy_decides_the_next_results(
+    slack: LocalSlack, database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    from tests.conftest import TEST_POLICY, open_bot
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TEST_POLICY.read_text())
+    with open_bot(database_url, slack_url=slack.api_url, clock=clock, TRIPWIRE_POLICY=str(policy)) as tripwire:
+        [before] = varied_results()[:1]
+        assert tripwire.ingest.submit([before]).result(60).unmatched == 0
+        policy.write_text(TEST_POLICY.read_text().replace('task: "ctf*"', 'task: "pwn*"'))
+        assert tripwire.policies.reload().outcome == "loaded"
+        # The same kind of result, after the reload: no metric counts it any more (no match remembered from before).
+        after = replace(before, run_id="after-reload")
+        assert tripwire.ingest.submit([after]).result(60).unmatched == 1
+        with Session(tripwire.engine) as session:
+            columns = dict(session.exec(select(EvalResult.run_id, EvalResult.policy_metric)).all())
+        assert columns == {before.run_id: "cyber.ctf", "after-reload": None}
+        # The worker judges by the policy in force: the later result joins no series and opens nothing.
+        assert tripwire.triage.drain() == 2
+
+
+def exploit(run_id: str, value: float) -> Result:
+    """A result for cyber.exploit (a metric with a trend rule; alert at >=0.60)."""
+    observed = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    return Result(
+        source="json",
+        model="frontier-x-ckpt-7",
+        task="exploit_chain",
+        metric="success_rate",
+        value=value,
+        run_id=run_id,
+        observed_at=observed,
+    )
+
+
+def count_verdicts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make the worker's verdict_of record the run ids it judges."""
+    judged: list[str] = []
+
+    def counting(result: Result, **kwargs: Any) -> Any:
+        judged.append(result.run_id)
+        return verdict_of(result, **kwargs)
+
+    monkeypatch.setattr(worker_module, "verdict_of", counting)
+    return judged
+
+
+def test_worker_takes_results_judged_on_arrival_without_judging_again(
+    bot: Tripwire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    judged = count_verdicts(monkeypatch)
+    quiet = [exploit(f"quiet-{k}", 0.1 + k / 100) for k in range(5)]
+    assert bot.ingest.submit([*quiet, exploit("loud", 0.65)]).result(60).accepted == 6
+    assert bot.triage.drain() == 6
+    # Only the crossing is judged again (it needs its whole Decision); the rest were judged on arrival.
+    assert judged == ["loud"]
+    assert len(incidents(bot)) == 1
+    with Session(bot.engine) as session:
+        [state] = session.exec(select(TrendState)).all()
+    # The quiet results still feed the metric's trend, as when the worker judged them itself.
+    assert (state.policy_metric, state.model_family) == ("cyber.exploit", "frontier-x")
+    assert sorted(value for _, _, value in state.points) == sorted([r.value for r in quiet] + [0.65])
+
+
+def test_worker_judges_again_under_a_reloaded_policy(
+    slack: LocalSlack, database_url: str, clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import TEST_POLICY, open_bot
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TEST_POLICY.read_text())
+    with open_bot(database_url, slack_url=slack.api_url, clock=clock, TRIPWIRE_POLICY=str(policy)) as tripwire:
+        judged = count_verdicts(monkeypatch)
+        assert tripwire.ingest.submit([exploit("quiet", 0.45)]).result(60).accepted == 1
+        policy.write_text(TEST_POLICY.read_text().replace('{alert: ">=0.60"', '{alert: ">=0.40"'))
+        assert tripwire.policies.reload().outcome == "loaded"
+        # Judged on arrival under the old policy, so the worker judges it again under the one in force: it crosses.
+        assert tripwire.triage.drain() == 1
+        assert judged == ["quiet"]
+        [incident] = incidents(tripwire)
+        assert incident.metric_id == "cyber.exploit"

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.ingest.committer import GroupCommitter, Row, StoreFailed, identity
+from bot.ingest.committer import STATEMENT_ROWS, GroupCommitter, Row, StoreFailed, identity
 from db import repositories
 from db.engine import UnitOfWork
 
@@ -20,6 +20,7 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.transactions: list[list[Row]] = []
+        self.units = 0
         self.known: set[tuple[str, ...]] = set()
         self.gate = threading.Event()
         self.gate.set()
@@ -28,6 +29,7 @@ class FakeStore:
 
     @contextmanager
     def uow(self) -> Iterator[object]:
+        self.units += 1
         yield object()
 
     def insert(self, *, session: object, rows: Sequence[Row]) -> dict[tuple[str, ...], int]:
@@ -141,3 +143,14 @@ def test_a_cancelled_request_is_stored_but_not_answered(store: FakeStore) -> Non
     blocker.result(10)
     committer.stop()
     assert gone.cancelled() and [r["run_id"] for r in store.transactions[1]] == ["y"]
+
+
+def test_a_large_group_is_one_transaction_of_short_statements(store: FakeStore) -> None:
+    committer = make(store)
+    names = [f"r{i:03}" for i in range(2 * STATEMENT_ROWS + 50)]
+    ids = committer.submit([row(name) for name in names]).result(10)
+    committer.stop()
+    # Short INSERTs (cheaper per row on PostgreSQL), still one commit for the whole group, every row its own id.
+    assert store.units == 1
+    assert [len(rows) for rows in store.transactions] == [STATEMENT_ROWS, STATEMENT_ROWS, 50]
+    assert ids == list(range(1, len(names) + 1))

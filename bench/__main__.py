@@ -125,9 +125,17 @@ def table_rows(results: dict[str, Any]) -> list[Row]:
                     "< 50" if level == "50" else "",
                 )
             )
+            client = figures["client"]
+            rows.append(("command ack p99 ms (clicker)", engine, f"c={level}", client["ack"]["p99_ms"], None, None, ""))
             rows.append(
-                ("command answer p99 ms", engine, f"c={level}", figures["client"]["answer"]["p99_ms"], None, None, "")
+                ("command answer p95 ms", engine, f"c={level}", client["answer"]["p95_ms"], None, None, "< 500")
             )
+            rows.append(("command answer p99 ms", engine, f"c={level}", client["answer"]["p99_ms"], None, None, ""))
+            # Refused at once as busy, of those the clicker sent (older results have no count).
+            if "shed" in client:
+                rows.append(
+                    (f"commands shed of {client['sent']}", engine, f"c={level}", client["shed"], None, None, "")
+                )
         for level, figures in phase.get("clicks", {}).items():
             rows.append(
                 (

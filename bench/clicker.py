@@ -1,7 +1,8 @@
 """`python -m bench.clicker`: a client process timing what a person sees, at a given concurrency.
 
 - commands: signed `/incident` commands straight to the bot; answer latency is when the answer reached the local
-  Slack's response_url (or, for an answer given inline, when the HTTP response came back).
+  Slack's response_url (or, for an answer given inline, when the HTTP response came back). A command refused at
+  once as busy is counted (`shed`), not timed as an answer.
 - clicks: Acknowledge on real cards (through the local Slack, as a person clicks); latency is click sent -> the
   card edited at the local Slack, by either path: a POST to the click's response_url replacing the card
   (replace_original), or chat.update of that card. Which path each click's edit took is counted.
@@ -20,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+
+from bot.app.admission import BUSY_TEXT
 
 # How long to wait for the last answer: a minute, plus what Slack's own limits can add when a card edit goes by
 # chat.update, paced to Tier 3 (50 a minute) - so a slow answer is measured, not dropped.
@@ -83,12 +86,17 @@ def commands(slack: str, bot: str, texts: list[str], concurrency: int) -> dict[s
                     "X-Slack-Signature": signature,
                 },
             )
+            acked = time.time()
+            inline = bool(answer.content.strip())
+            busy = inline and answer.headers.get("content-type", "").startswith("application/json")
             return {
                 "token": token,
                 "sent": sent,
-                "acked": time.time(),
+                "acked": acked,
                 "status": answer.status_code,
-                "inline": bool(answer.content.strip()),
+                "inline": inline,
+                # Refused at once as busy (the person is asked to try again): counted, not timed as an answer.
+                "shed": busy and answer.json().get("text") == BUSY_TEXT,
             }
 
         return send
@@ -101,15 +109,19 @@ def commands(slack: str, bot: str, texts: list[str], concurrency: int) -> dict[s
 
     expected = {s["token"] for s in sent if not s["inline"]}
     arrived = wait_for(arrivals, expected) if expected else {}
+    run = [s for s in sent if not s["shed"]]
     answers = [
         arrived[s["token"]] - s["sent"] if s["token"] in arrived else s["acked"] - s["sent"]
-        for s in sent
+        for s in run
         if s["token"] in arrived or s["inline"]
     ]
     return {
         "ack": percentiles([s["acked"] - s["sent"] for s in sent]),
+        # Of the commands that were run (not refused as busy): sent -> the answer at the local Slack.
         "answer": percentiles(answers),
-        "unanswered": len(sent) - len(answers),
+        "shed": len(sent) - len(run),
+        "sent": len(sent),
+        "unanswered": len(run) - len(answers),
         "non_2xx": sum(1 for s in sent if not 200 <= s["status"] < 300),
     }
 

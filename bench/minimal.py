@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.app.config import Settings
+from bot.app.serve import UVICORN
 from bot.ingest.generic import parse_eval_payload
 from bot.ingest.service import result_row
 from bot.ingest.signing import SignatureError, verify
@@ -62,12 +64,12 @@ def create_app(database_url: str, secret: str) -> Starlette:
 
 
 def main() -> None:
-    """Serve until stopped, as `tripwire serve` does (uvicorn, log level info)."""
+    """Serve until stopped, as `tripwire serve` does (the same uvicorn options and access-log setting)."""
     parser = argparse.ArgumentParser(prog="python -m bench.minimal")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = create_app(os.environ["DATABASE_URL"], os.environ["TRIPWIRE_WEBHOOK_SECRET"])
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, access_log=Settings().access_log, **UVICORN)
 
 
 if __name__ == "__main__":

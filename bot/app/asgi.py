@@ -11,7 +11,6 @@ from typing import Any
 
 import anyio.to_thread
 from prometheus_client import CollectorRegistry
-from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from sqlalchemy import text
@@ -22,9 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.app import logs, metrics
+from bot.app.admission import busy_answer
 from bot.app.config import Settings
 from bot.app.slack_edge import slack_body_problem, slack_signature_problem
-from bot.app.wiring import Core, acks_empty, build_bolt, build_core
+from bot.app.wiring import Core, OnceApp, acks_empty, build_bolt, build_core
 from bot.common.clock import Clock, system_clock
 from db.engine import UnitOfWork
 from db.migrate import current_revision, head_revision
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 class Tripwire(Core):
     """Everything one running bot is made of; tests build one per test."""
 
-    bolt: App
+    bolt: OnceApp
     metrics: CollectorRegistry
     asgi: Starlette
 
@@ -55,7 +55,9 @@ def create_app(
     logs.install_request_ids()
     core = build_core(settings, clock=clock, client=client)
     bolt = build_bolt(core)
-    registry = metrics.build_registry(uow=core.uow, timers=core.timers, policies=core.policies)
+    registry = metrics.build_registry(
+        uow=core.uow, timers=core.timers, policies=core.policies, commands_shed=lambda: bolt.listeners.shed
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -90,7 +92,7 @@ def parked(uow: UnitOfWork) -> dict[str, Any]:
     }
 
 
-def http_routes(core: Core, bolt: App, registry: CollectorRegistry) -> list[Route]:
+def http_routes(core: Core, bolt: OnceApp, registry: CollectorRegistry) -> list[Route]:
     """Slack's Request URL, health, readiness, metrics and the pipeline webhooks."""
     settings, engine = core.settings, core.engine
 
@@ -109,9 +111,16 @@ def http_routes(core: Core, bolt: App, registry: CollectorRegistry) -> list[Rout
             log.warning("refused a signed request to /slack/events: %s", malformed)
             return error(400, malformed, "body")
         bolt_request = to_bolt_request(request, body)
+        if not settings.process_before_response and bolt_request.body.get("command") == settings.command:
+            # The ack of a slash command says nothing, so it is given here, and the whole dispatch (Bolt's middleware,
+            # the listener) runs on the listener pool: no ack waits on another request's work. Unless the pool could
+            # not answer in time: then the person is told at once to try again (a refusal they see, never a drop).
+            if not bolt.listeners.submit_command(bolt.dispatch_acked, bolt_request):
+                return JSONResponse(busy_answer())
+            return Response(status_code=200)
         if not settings.process_before_response and acks_empty(bolt_request.body):
-            # A command, click or shortcut is acked by the middleware before any work, and its listener goes to Bolt's
-            # pool: dispatching it here costs no I/O, and saves a hop to another thread that competes for the GIL.
+            # A click or shortcut is acked by the middleware before any work, and its listener goes to Bolt's pool:
+            # dispatching it here costs no I/O, and saves a hop to another thread that competes for the GIL.
             return to_starlette_response(bolt.dispatch(bolt_request))
         # Bolt's App is synchronous: run it off the event loop so one slow listener blocks nobody else.
         bolt_response = await anyio.to_thread.run_sync(bolt.dispatch, bolt_request)

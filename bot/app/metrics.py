@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -24,14 +24,22 @@ class TripwireCollector(Collector):
     """Timer passes of this process, the outbox by status (parked = failed), incidents by status, stored results
     matched or unmatched by the policy, results waiting for triage, and the policy in force."""
 
-    def __init__(self, *, uow: UnitOfWork, timers: TimerService, policies: PolicyStore) -> None:
+    def __init__(
+        self, *, uow: UnitOfWork, timers: TimerService, policies: PolicyStore, commands_shed: Callable[[], int]
+    ) -> None:
         self._uow = uow
+        self._commands_shed = commands_shed
         self._timers = timers
         self._policies = policies
 
     def collect(self) -> Iterable[Metric]:
         """Read the counts from the database now: a scrape sees rows other replicas wrote too."""
         yield CounterMetricFamily("tripwire_timer_passes", "Timer runs by this process.", value=self._timers.passes)
+        yield CounterMetricFamily(
+            "tripwire_commands_shed",
+            "Slash commands this process refused at once as busy (the person was told to try again).",
+            value=self._commands_shed(),
+        )
         outbox = GaugeMetricFamily("tripwire_outbox_messages", "Slack outbox messages by status.", labels=["status"])
         incidents = GaugeMetricFamily("tripwire_incidents", "Incidents by status.", labels=["status"])
         # From the table, not this process: every replica reports the same totals, which survive restarts.
@@ -62,10 +70,12 @@ class TripwireCollector(Collector):
         )
 
 
-def build_registry(*, uow: UnitOfWork, timers: TimerService, policies: PolicyStore) -> CollectorRegistry:
+def build_registry(
+    *, uow: UnitOfWork, timers: TimerService, policies: PolicyStore, commands_shed: Callable[[], int]
+) -> CollectorRegistry:
     """A registry of its own holding the Tripwire collector (not the process-wide default one)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(TripwireCollector(uow=uow, timers=timers, policies=policies))
+    registry.register(TripwireCollector(uow=uow, timers=timers, policies=policies, commands_shed=commands_shed))
     return registry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from slack_bolt import App
 
@@ -34,6 +34,11 @@ def bolt_socket_mode(app: App, app_token: str) -> SocketModeConnection:
     return handler
 
 
+# httptools (C) parses HTTP instead of h11 (pure Python), which took about as long as the ack itself under load.
+# bench/minimal.py, the ingest baseline, serves with the same options.
+UVICORN: dict[str, Any] = {"http": "httptools", "log_level": "info"}
+
+
 def serve_http(settings: Settings, *, host: str, port: int) -> None:
     """Serve over HTTP until uvicorn stops; its lifespan starts and stops the background work."""
     import uvicorn
@@ -42,7 +47,7 @@ def serve_http(settings: Settings, *, host: str, port: int) -> None:
     # The event loop answers Slack's acks while listener threads work: hand the GIL over every 1 ms, not every 5 ms,
     # so an ack waits less behind a listener that is rendering or reading rows.
     sys.setswitchinterval(0.001)
-    uvicorn.run(create_app(settings).asgi, host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings).asgi, host=host, port=port, access_log=settings.access_log, **UVICORN)
 
 
 def serve_socket_mode(

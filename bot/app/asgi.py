@@ -65,7 +65,12 @@ def create_app(
             yield
             return
         with core.running():
-            yield
+            try:
+                yield
+            finally:
+                # Commands the edge acked may still be queued: run them (their answers go out) before the background
+                # work stops, rather than drop what a person was told was received.
+                await anyio.to_thread.run_sync(bolt.listeners.shutdown)
 
     asgi = Starlette(
         routes=http_routes(core, bolt, registry), lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)]

@@ -153,6 +153,11 @@ def table_rows(results: dict[str, Any]) -> list[Row]:
         rows.append(
             (f"storm {one['results']:,} results/1 key: Slack calls", engine, "-", one["slack_calls"], None, None, "")
         )
+        probe = figures.get("probe")
+        if probe:
+            during = f"during a {probe['storm_results']:,}-result storm"
+            rows.append((f"crossing 202 -> card p95 s {during}", engine, "-", probe["p95_s"], None, None, "< 1"))
+            rows.append((f"crossing 202 -> card p50 s {during}", engine, "-", probe["p50_s"], None, None, ""))
         keys = f"storm {many['keys']:,} keys"
         rows.append((f"{keys}: cards in {many['watched_s']} s", engine, "-", many["cards"], None, None, ""))
         rows.append((f"{keys}: cards/s (Slack: ~1/s/channel)", engine, "-", many["cards_per_s"], None, None, ""))

@@ -21,7 +21,17 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from bench.ingest import TS_HEADERS, signed
-from bench.procs import ROOT, WEBHOOK_SECRET, Server, drop_database, fresh_database, poll, run_wrk, tripwire_stack
+from bench.procs import (
+    ROOT,
+    WEBHOOK_SECRET,
+    Server,
+    WrkRun,
+    drop_database,
+    fresh_database,
+    poll,
+    run_wrk,
+    tripwire_stack,
+)
 from bench.seed import seed_incidents
 from bot.ingest.signing import sign
 from db.engine import normalise_url
@@ -191,6 +201,19 @@ def settle(slack: Server, since: int, quiet: float, limit: float) -> int:
     return seen
 
 
+def post_storm(bot: Server, bodies: list[list[str]], folder: Path) -> WrkRun:
+    """wrk (8 connections) sending each pre-signed storm body once to /hooks/eval."""
+    return run_wrk(
+        bot.url,
+        bodies,
+        path="/hooks/eval",
+        content_type="application/json",
+        headers=TS_HEADERS,
+        connections=8,
+        folder=folder,
+    )
+
+
 def storm(engine: str, one_key: int, many_keys: int, folder: Path) -> dict[str, Any]:
     """`one_key` crossing results for one dedup key, then `many_keys` keys: Slack calls and cards."""
     database_url = fresh_database(engine, folder, f"bench_storm_{engine}")
@@ -205,15 +228,7 @@ def storm(engine: str, one_key: int, many_keys: int, folder: Path) -> dict[str, 
                 ]
             )
             started = time.perf_counter()
-            run = run_wrk(
-                bot.url,
-                lines,
-                path="/hooks/eval",
-                content_type="application/json",
-                headers=TS_HEADERS,
-                connections=8,
-                folder=folder,
-            )
+            run = post_storm(bot, lines, folder)
             settle(slack, since, quiet=12.0, limit=300)
             # The outbox's auth.test (once per process, for permalinks) is not the storm's doing.
             storm_calls = [c for c in calls(slack, since) if c["method"] != "auth.test"]
@@ -235,15 +250,7 @@ def storm(engine: str, one_key: int, many_keys: int, folder: Path) -> dict[str, 
                 ]
             )
             started = time.perf_counter()
-            run_wrk(
-                bot.url,
-                bodies,
-                path="/hooks/eval",
-                content_type="application/json",
-                headers=TS_HEADERS,
-                connections=8,
-                folder=folder,
-            )
+            post_storm(bot, bodies, folder)
             wall_start = time.time() - (time.perf_counter() - started)
             # Cards not there when the watch ends are accounted for below, not raised: the count is the point.
             with contextlib.suppress(TimeoutError):
@@ -288,15 +295,7 @@ def probe_storm(slack: Server, bot: Server, database_url: str, one_key: int, fol
 
     prober = threading.Thread(target=send_probes, name="bench-probes")
     prober.start()
-    run_wrk(
-        bot.url,
-        lines,
-        path="/hooks/eval",
-        content_type="application/json",
-        headers=TS_HEADERS,
-        connections=8,
-        folder=folder,
-    )
+    post_storm(bot, lines, folder)
     prober.join()
     with contextlib.suppress(TimeoutError):
         poll(lambda: len(probe_cards(database_url)) >= PROBES, 120, f"{PROBES} probe cards", every=0.5)

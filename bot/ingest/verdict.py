@@ -13,8 +13,8 @@ from typing import NamedTuple
 from bot.common.clock import require_aware
 from bot.common.vocabulary import LevelName
 from bot.policy.document import Policy
-from bot.policy.judging import Hit, judge
-from bot.policy.triage import Decision, Result, evaluate_result, matching_metrics
+from bot.policy.judging import Hit
+from bot.policy.triage import Decision, Result, evaluate_result, judge_result, matching_metrics
 
 
 class Verdict(NamedTuple):
@@ -37,17 +37,7 @@ def verdict_of(result: Result, *, policy: Policy, now: datetime) -> Verdict:
         # An alert no metric matches takes the default alert route: a level, decided by evaluate_result alone.
         decision = evaluate_result(result, policy=policy, now=now)
         return Verdict(False, decision.metric, decision.level, decision.near_miss, decision)
-    hits = [
-        judge(
-            index,
-            policy.metrics[index],
-            value=result.value,
-            stderr=result.stderr,
-            samples=result.samples,
-            categories=policy.categories,
-        )
-        for index in indexes
-    ]
+    hits = judge_result(result, policy, indexes)
     # The same choice evaluate_result makes (tests/unit/ingest/test_verdict.py holds the two together).
     best = max(hits, key=Hit.weight)
     return Verdict(matched=True, metric=best.metric.id, level=best.level, near_miss=best.near_miss)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
@@ -186,10 +186,9 @@ def matching_metrics(result: Result, policy: Policy) -> tuple[int, ...]:
     return indexes
 
 
-def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decision:
-    """Decide what one evaluation result means under the policy; the most severe matching metric decides."""
-    require_aware(now)
-    hits = [
+def judge_result(result: Result, policy: Policy, indexes: Iterable[int]) -> list[Hit]:
+    """The result judged against each of the policy's metrics at `indexes` (those `matching_metrics` found)."""
+    return [
         judge(
             index,
             policy.metrics[index],
@@ -198,8 +197,14 @@ def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decisio
             samples=result.samples,
             categories=policy.categories,
         )
-        for index in matching_metrics(result, policy)
+        for index in indexes
     ]
+
+
+def evaluate_result(result: Result, *, policy: Policy, now: datetime) -> Decision:
+    """Decide what one evaluation result means under the policy; the most severe matching metric decides."""
+    require_aware(now)
+    hits = judge_result(result, policy, matching_metrics(result, policy))
     if not hits:
         if result.source == "alertmanager":
             return _unmatched_alert(result, policy=policy, now=now)

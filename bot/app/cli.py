@@ -110,6 +110,7 @@ def _manifest(settings: Settings, args: argparse.Namespace) -> int:
 
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
     try:
+        from bot.app.demo import play_demo
         from bot.app.dev import run_dev
     except ModuleNotFoundError as exc:
         # localslack (and the httpx it posts with) ship with the source, not in the production install.
@@ -121,7 +122,7 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return run_dev(settings, host=args.host, port=args.port, demo=args.demo)
+    return run_dev(settings, host=args.host, port=args.port, demo=play_demo if args.demo else None)
 
 
 def _policy_check(_: Settings, args: argparse.Namespace) -> int:

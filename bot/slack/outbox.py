@@ -6,7 +6,6 @@ outside chat.update's quota, and by chat.update when the response_url does not t
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
@@ -20,13 +19,13 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
 
 from bot.common.clock import Clock, system_clock
 from bot.common.messages import CardUpdate, PageUpdate, ParkedNotice
 from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall, WorkspaceUrl
 from bot.slack.lookup import find_posted, tagged
 from bot.slack.pacing import EDIT_RESERVE, RESPOND, UPLOAD, Pacer
+from bot.slack.respond import FallBack, post_response
 from db import queues
 from db.engine import UnitOfWork
 from db.models import OutboxMessage
@@ -68,14 +67,6 @@ class Retry(Exception):
     def __init__(self, reason: str, delay: float, *, unknown: bool = False) -> None:
         super().__init__(reason)
         self.delay = delay
-        self.unknown = unknown
-
-
-class FallBack(Exception):
-    """A click's response_url did not take the card edit: it goes by chat.update (`unknown`: it may have taken it)."""
-
-    def __init__(self, reason: str, *, unknown: bool) -> None:
-        super().__init__(reason)
         self.unknown = unknown
 
 
@@ -326,7 +317,7 @@ class Outbox:
         if call.method == RESPOND:
             # Sent again only when a lease ran out mid-POST (the process died): the same whole card, harmless, and one
             # of the five POSTs Slack allows per URL.
-            response = self._respond(call)
+            response = post_response(call, self._client)
         elif response is None:
             response = self._request(call.method, lambda: self._call(call), channel=channel)
         else:
@@ -362,25 +353,6 @@ class Outbox:
         else:
             response = self._client.api_call(call.method, json=call.args)
         return dict(response.data) if isinstance(response.data, dict) else {}
-
-    def _respond(self, call: SlackCall) -> dict[str, Any]:
-        """POST a card edit to a click's response_url; FallBack to chat.update unless Slack took it."""
-        body = dict(call.args)
-        url = str(body.pop("url"))
-        # No retries of its own: a POST that failed is not repeated here but turned into a chat.update.
-        webhook = WebhookClient(
-            url, timeout=self._client.timeout, ssl=self._client.ssl, proxy=self._client.proxy, retry_handlers=[]
-        )
-        try:
-            answer = webhook.send_dict(body)
-        except (OSError, HTTPException) as exc:  # URLError is an OSError: refused, reset, timed out
-            raise FallBack(f"{RESPOND}: {type(exc).__name__}: {exc}", unknown=True) from None
-        if answer.status_code == 200 and _answer_ok(answer.body):
-            return {}
-        # 404 expired_url / used_url / invalid_url, a 4xx for the body, a 429: Slack did not replace the card. A 5xx:
-        # it may have.
-        reason = f"{RESPOND}: HTTP {answer.status_code} {answer.body[:200]}"
-        raise FallBack(reason, unknown=answer.status_code >= 500)
 
     def _request(self, method: str, send: Callable[[], T], *, channel: str) -> T:
         """Run Web API calls, turning Slack's and the network's failures into Retry (known or not) or Park."""
@@ -454,15 +426,6 @@ class Outbox:
                     error=error,
                 )
                 queues.enqueue_message(session=session, message=notice, now=self._clock())
-
-
-def _answer_ok(body: str) -> bool:
-    """Whether a response_url's 200 answer says it took the message (Slack answers `ok`, or JSON with ok true)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return True  # plain text, as Slack's webhooks answer "ok"
-    return not isinstance(data, dict) or data.get("ok") is not False
 
 
 def _text(value: Any) -> str | None:

@@ -7,18 +7,16 @@ where a missing browser is a failure. A failing browser test leaves ``test-outpu
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -31,6 +29,7 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 URL_LINE = re.compile(r"^Tripwire dev workspace: (?P<url>http://\S+?)/?$")
 BOT_LINE = re.compile(r"^bot listening on (?P<url>http://\S+?)/slack/events$")
+T = TypeVar("T")
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -53,6 +52,27 @@ class DevProcess:
     stderr_path: Path
     stdout_lines: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
+    # Notified by the reader thread at every line and at the end of stdout (`ended`).
+    printed: threading.Condition = field(default_factory=threading.Condition)
+    ended: bool = False
+
+    def wait_for_line(self, found: Callable[[str], T | None], timeout: float) -> T | None:
+        """The first printed line `found` accepts, as `found` returns it; None if stdout ends or `timeout` passes."""
+        seen = 0
+        result: T | None = None
+
+        def ready() -> bool:
+            nonlocal seen, result
+            for line in self.stdout_lines[seen:]:
+                result = found(line)
+                if result is not None:
+                    return True
+            seen = len(self.stdout_lines)
+            return self.ended
+
+        with self.printed:
+            self.printed.wait_for(ready, timeout)
+        return result
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
         """Send SIGTERM, wait for the exit and return the exit code (killing it if it hangs)."""
@@ -83,15 +103,9 @@ class DevProcess:
 
     def bot_url(self, timeout: float = START_TIMEOUT) -> str:
         """The bot's own HTTP address (its webhooks), from the line `tripwire dev` prints after the workspace's."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.stdout_lines):
-                match = BOT_LINE.match(line.strip())
-                if match:
-                    return match["url"]
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)  # the reader thread appends lines as they come; poll for the one wanted
+        match = self.wait_for_line(lambda line: BOT_LINE.match(line.strip()), timeout)
+        if match is not None:
+            return match["url"]
         raise AssertionError(f"tripwire dev printed no bot address; stdout:\n{self.stdout()}")
 
 
@@ -117,34 +131,28 @@ def start_dev(workdir: Path, *args: str, extra_env: Mapping[str, str] | None = N
             text=True,
             bufsize=1,
         )
-    lines: queue.Queue[str | None] = queue.Queue()
     dev = DevProcess(process=process, url="", stderr_path=stderr_path)
 
     def read() -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            dev.stdout_lines.append(line)
-            lines.put(line)
-        lines.put(None)
+            with dev.printed:
+                dev.stdout_lines.append(line)
+                dev.printed.notify_all()
+        with dev.printed:
+            dev.ended = True
+            dev.printed.notify_all()
 
     dev.reader = threading.Thread(target=read, name="tripwire-dev-stdout", daemon=True)
     dev.reader.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            line = lines.get(timeout=max(deadline - time.monotonic(), 0.001))
-        except queue.Empty:
-            dev.stop()
-            raise AssertionError(
-                f"tripwire dev printed no URL within {START_TIMEOUT} s; stderr:\n{dev.stderr()}"
-            ) from None
-        if line is None:
-            code = dev.stop()
-            raise AssertionError(f"tripwire dev exited with {code} before printing its URL; stderr:\n{dev.stderr()}")
-        match = URL_LINE.match(line.strip())
-        if match:
-            dev.url = match["url"]
-            return dev
+    match = dev.wait_for_line(lambda line: URL_LINE.match(line.strip()), START_TIMEOUT)
+    if match is None:
+        code = dev.stop()
+        raise AssertionError(
+            f"tripwire dev printed no URL within {START_TIMEOUT} s (exit {code}); stderr:\n{dev.stderr()}"
+        )
+    dev.url = match["url"]
+    return dev
 
 
 @pytest.fixture(scope="module")

@@ -77,14 +77,12 @@ def test_dev_on_port_0_prints_its_real_url_serves_the_page_and_stops_on_sigterm(
 
 def wait_for_line(dev: DevProcess, prefix: str, timeout: float = DEMO_TIMEOUT) -> str:
     """Wait for `tripwire dev` to print a line starting with `prefix`, and return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in list(dev.stdout_lines):
-            if line.startswith(prefix):
-                return line
-        assert dev.process.poll() is None, f"tripwire dev exited; stdout:\n{dev.stdout()}\nstderr:\n{dev.stderr()}"
-        assert time.monotonic() < deadline, f"no line {prefix!r} within {timeout} s; stdout:\n{dev.stdout()}"
-        time.sleep(0.05)  # the reader thread appends lines as they come
+    line = dev.wait_for_line(lambda line: line if line.startswith(prefix) else None, timeout)
+    assert line is not None, (
+        f"no line {prefix!r} within {timeout} s (exit {dev.process.poll()}); stdout:\n{dev.stdout()}\n"
+        f"stderr:\n{dev.stderr()}"
+    )
+    return line
 
 
 def demo_refs(dev: DevProcess) -> dict[int, str]:

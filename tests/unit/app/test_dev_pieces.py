@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.dev import (
-    DEMO_ACK_MINUTES,
-    crossing_results,
-    demo_tag,
-    trend_results,
-    workspace_file,
-    write_dev_policy,
-)
+from bot.app.demo import crossing_results, demo_tag, trend_results
+from bot.app.dev import DEMO_ACK_MINUTES, workspace_file, write_dev_policy
 from bot.common.vocabulary import LevelName
 from bot.ingest.generic import parse_eval_payload
 from bot.policy.document import Policy

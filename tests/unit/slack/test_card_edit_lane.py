@@ -10,8 +10,8 @@ import pytest
 
 from bot.common.messages import CardUpdate, ResponseUrl
 from bot.slack.calls import CALLS, RESPONSE_URL_LIFETIME, card_edit_method
-from bot.slack.outbox import _answer_ok
 from bot.slack.pacing import METHOD_LIMITS, RESPOND, Pacer
+from bot.slack.respond import answer_ok
 from db.models import OutboxMessage
 from handlers.actions import clicked_message
 
@@ -88,7 +88,7 @@ def test_response_url_lane_is_unpaced_and_leaves_chat_update_its_tokens() -> Non
     ],
 )
 def test_response_url_answer_read_as_taken_or_refused(body: str, ok: bool) -> None:
-    assert _answer_ok(body) is ok
+    assert answer_ok(body) is ok
 
 
 def click(container: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -4,9 +4,11 @@ card ends right, once. Over signed HTTP against localslack, on SQLite and Postgr
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from slack_sdk import WebClient
@@ -20,10 +22,13 @@ from bot.slack.outbox import Outbox
 from bot.slack.pacing import METHOD_LIMITS
 from db import queues
 from db.models import OutboxMessage
-from localslack import LocalSlack
-from tests.conftest import BOT_TOKEN, TRIAGE_CHANNEL, TRIAGER
+from localslack import BackgroundServer, LocalSlack
+from tests.conftest import BOT_TOKEN, TRIAGE_CHANNEL, TRIAGER, open_bot
+from tests.integration import test_outbox_once
 from tests.integration.test_idempotency import resend
 from tests.integration.test_incident_lifecycle import card_text, file_incident, timeline
+from tests.integration.test_outbox_once import start_serve
+from tests.support.environment import wait_until
 
 ACK = ActionId.ACKNOWLEDGE.value
 
@@ -220,3 +225,49 @@ def test_clicked_at_is_the_click_time_on_the_bot_clock(slack: LocalSlack, bot: T
     [edit] = card_edits(bot)
     clicked = CardUpdate.from_row(edit).clicked_at
     assert clicked is not None and abs(clicked - clock()) < timedelta(seconds=1)
+
+
+serve = test_outbox_once.serve  # `tripwire serve` subprocesses, stopped at the end
+
+
+def test_kill_nine_mid_replace_then_restart_leaves_one_acknowledged_card(
+    slack: LocalSlack, database_url: str, serve: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """The worst moment for the response_url lane: the replace took effect, its answer never came back."""
+    with open_bot(database_url, slack_url=slack.api_url) as seeded:
+        server = BackgroundServer(seeded.asgi)
+        server.start()
+        slack.request_url = server.url + "/slack/events"
+        try:
+            card = file_incident(slack, seeded)
+            assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+        finally:
+            server.stop()
+        [edit] = card_edits(seeded)
+        assert CardUpdate.from_row(edit).response_url is not None
+        hold = slack.hold("response_url")
+        serve.append(start_serve(slack, database_url, tmp_path / "first.log"))
+        assert hold.reached.wait(60), (tmp_path / "first.log").read_text()[-3000:]
+        serve[0].kill()
+        serve[0].wait(timeout=30)
+        hold.release()
+        [in_flight] = card_edits(seeded)
+        assert in_flight.status == "sending"
+        with seeded.uow() as session:
+            lapsed = queues.get_outbox(session=session, message_id=in_flight.id or 0)
+            assert lapsed is not None
+            lapsed.next_attempt_at = lapsed.created_at  # the dead process's lease, run out
+        serve.append(start_serve(slack, database_url, tmp_path / "second.log"))
+        wait_until(lambda: card_edits(seeded)[0].status == "sent", 60, "the card edit after the restart")
+    assert shows_acknowledged(slack, card.ts)
+    # Sent again whole (the replace, or chat.update after it), never posted again: one card in the channel.
+    assert edits_of(slack, card.ts)[-1].endswith(":ok") and len(edits_of(slack, card.ts)) >= 2
+    cards = [
+        call
+        for call in slack.calls_to("chat.postMessage")
+        if call.ok
+        and call.args.get("channel") == TRIAGE_CHANNEL
+        and call.args.get("blocks")
+        and not call.args.get("thread_ts")
+    ]
+    assert len(cards) == 1

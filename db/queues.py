@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import and_, bindparam, exists, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.common.messages import CardPost, CardUpdate, PageDM, PageUpdate
 from db.models import (
@@ -50,8 +51,12 @@ def enqueue_message(*, session: Session, message: Queueable, now: datetime) -> O
     return row
 
 
-def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
-    """The due head of each channel's posts and of each posted message's edits, edits first; other replicas skip."""
+def _due_heads_statement(*, by_id: bool) -> SelectOfScalar[OutboxMessage]:
+    """The due head of each channel's posts and of each posted message's edits, edits first; by id, locked.
+
+    Built once per variant (see DUE_HEADS): composing this statement and its cache key costs several times what
+    SQLite takes to run it, and the outbox asks it on every pass. Parameters: `now`, `limit` and, by id, `ids`.
+    """
     # Two lanes per channel. Posts (everything but edits) keep the channel's order: a backlog, or a post in flight,
     # holds back its own channel and no other. An edit changes a message already there, so it never waits behind
     # posts; it waits only for its own message's post and earlier edits (so an edit never overtakes either). A card's
@@ -77,19 +82,39 @@ def claim_due_outbox(*, session: Session, now: datetime, limit: int) -> Sequence
             col(earlier.kind).in_(EDITED),
         ),
     )
-    statement = (
-        select(OutboxMessage)
-        .where(
-            col(OutboxMessage.status).in_(UNSENT),
-            col(OutboxMessage.next_attempt_at) <= now,
-            or_(post_head, edit_head),
-        )
-        # Edits first: they are what a person waits to see, and a page of paced post heads must not hide them.
-        .order_by(~is_edit, col(OutboxMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    statement = select(OutboxMessage).where(
+        col(OutboxMessage.status).in_(UNSENT),
+        col(OutboxMessage.next_attempt_at) <= bindparam("now"),
+        or_(post_head, edit_head),
     )
-    return session.exec(statement).all()
+    # Edits first: they are what a person waits to see, and a page of paced post heads must not hide them.
+    statement = statement.order_by(~is_edit, col(OutboxMessage.id)).limit(bindparam("limit"))
+    if not by_id:
+        return statement  # a look, in a read-only transaction (where PostgreSQL allows no row locks)
+    # The claim: what another replica holds is skipped, not waited for.
+    return statement.where(col(OutboxMessage.id).in_(bindparam("ids", expanding=True))).with_for_update(
+        skip_locked=True
+    )
+
+
+DUE_HEADS = {by_id: _due_heads_statement(by_id=by_id) for by_id in (False, True)}
+
+
+def due_outbox_heads(
+    *, session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None
+) -> Sequence[OutboxMessage]:
+    """The due heads of the outbox's lanes (see `_due_heads_statement`), at most `limit`; or, with `ids`, those of
+    them still due heads, locked, skipping rows another replica holds.
+
+    Without ids: a look, in a read-only transaction, to choose what to send. With ids: the claim, in the writing
+    transaction, where a row another replica took meanwhile, or one no longer due or no longer a head, is left out.
+    """
+    if ids is not None and not ids:
+        return []
+    params: dict[str, Any] = {"now": now, "limit": limit}
+    if ids is not None:
+        params["ids"] = list(ids)
+    return session.exec(DUE_HEADS[ids is not None], params=params).all()
 
 
 def count_outbox(*, session: Session, status: str) -> int:

@@ -106,6 +106,7 @@ class WorkspaceUrl:
 Build = Callable[[Outgoing], SlackCall]
 Record = Callable[[Session, OutboxMessage, dict[str, Any]], None]
 Lane = Callable[[OutboxMessage, datetime], str]
+Superseded = Callable[[Session, OutboxMessage, datetime], bool]
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ class CallPlan:
     # For a kind that can go by more than one method (a card edit: a click's response_url, or chat.update), the
     # method one row goes by now.
     lane: Lane | None = None
+    # For an edit: whether a newer edit of the same message makes this one needless now (it is skipped, no call).
+    superseded: Superseded | None = None
 
     def method_for(self, row: OutboxMessage, now: datetime) -> str:
         """The method this row's call will be, to pace it before it is claimed."""
@@ -189,14 +192,19 @@ def _card_edit_lane(row: OutboxMessage, now: datetime) -> str:
     return card_edit_method(CardUpdate.from_row(row), now)
 
 
+def _card_superseded(session: Session, row: OutboxMessage, now: datetime) -> bool:
+    card = CardUpdate.from_row(row)
+    # A response_url edit costs none of chat.update's quota, so it goes even when a newer edit is queued behind it:
+    # the click's card shows at once, and the newer edit follows in order.
+    return card_edit_method(card, now) != RESPOND and queues.later_unsent_card_update(
+        session=session, incident_id=card.incident_id, channel=card.channel, after_id=row.id or 0
+    )
+
+
 def _update_card(outgoing: Outgoing) -> SlackCall:
     card = CardUpdate.from_row(outgoing.row)
     respond = card_edit_method(card, outgoing.now) == RESPOND
-    # A response_url edit costs none of chat.update's quota, so it goes even when a newer edit is queued behind it:
-    # the click's card shows at once, and the newer edit follows in order.
-    if not respond and queues.later_unsent_card_update(
-        session=outgoing.session, incident_id=card.incident_id, channel=card.channel, after_id=outgoing.row.id or 0
-    ):
+    if _card_superseded(outgoing.session, outgoing.row, outgoing.now):
         raise Skip("superseded by a newer card update")
     incident = _incident(outgoing)
     if incident is None:
@@ -243,15 +251,16 @@ def _send_page(outgoing: Outgoing) -> SlackCall:
     return SlackCall("chat.postMessage", {"channel": page.channel, **message})
 
 
+def _page_superseded(session: Session, row: OutboxMessage, _now: datetime) -> bool:
+    update = PageUpdate.from_row(row)
+    return queues.later_unsent_page_update(
+        session=session, incident_id=update.incident_id, user=update.user, page_id=update.page_id, after_id=row.id or 0
+    )
+
+
 def _update_page(outgoing: Outgoing) -> SlackCall:
     update = PageUpdate.from_row(outgoing.row)
-    if queues.later_unsent_page_update(
-        session=outgoing.session,
-        incident_id=update.incident_id,
-        user=update.user,
-        page_id=update.page_id,
-        after_id=outgoing.row.id or 0,
-    ):
+    if _page_superseded(outgoing.session, outgoing.row, outgoing.now):
         raise Skip("superseded by a newer edit of the page")
     row = queues.get_outbox(session=outgoing.session, message_id=update.page_id)
     # The edit waited for its page's post (the outbox's edit lane): a page that is not there was parked, and the
@@ -376,10 +385,10 @@ POST, UPDATE = "chat.postMessage", "chat.update"
 
 CALLS: dict[str, CallPlan] = {
     CardPost.kind: CallPlan(POST, _post_card, record=_record_card),
-    CardUpdate.kind: CallPlan(UPDATE, _update_card, lane=_card_edit_lane),
+    CardUpdate.kind: CallPlan(UPDATE, _update_card, lane=_card_edit_lane, superseded=_card_superseded),
     ThreadLine.kind: CallPlan(POST, _post_thread_line),
     PageDM.kind: CallPlan(POST, _send_page),
-    PageUpdate.kind: CallPlan(UPDATE, _update_page),
+    PageUpdate.kind: CallPlan(UPDATE, _update_page, superseded=_page_superseded),
     ReminderDM.kind: CallPlan(POST, _send_reminder),
     PolicyRefusedNotice.kind: CallPlan(POST, _send_policy_refusal),
     ParkedNotice.kind: CallPlan(POST, _send_parked_notice),

@@ -19,6 +19,7 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
 
 from bot.common.clock import Clock, system_clock
 from bot.common.messages import CardUpdate, PageUpdate, ParkedNotice
@@ -221,23 +222,36 @@ class Outbox:
         return result
 
     def _claim(self, *, limit: int) -> tuple[list[int], float | None]:
-        """Claim due heads Slack's limits let go now; the ids, and how soon a paced one may go (None: none paced)."""
+        """Claim due heads Slack's limits let go now; the ids, and how soon a paced one may go (None: none paced).
+
+        The heads are chosen in a read-only transaction, so a pass that sends nothing (everything paced or in flight)
+        takes no write lock; only those chosen are claimed, by id, in a writing one.
+        """
         now = self._clock()
-        claimed: list[int] = []
+        chosen: list[int] = []
         paced: float | None = None
         with self._lock:
             busy = set(self._in_flight)
-        with self._uow() as session:
-            for message in queues.claim_due_outbox(session=session, now=now, limit=self._batch):
+        with self._uow.read() as session:
+            for message in queues.due_outbox_heads(session=session, now=now, limit=self._batch):
                 assert message.id is not None
-                if len(claimed) >= limit:
+                if len(chosen) >= limit:
                     break
                 if message.id in busy:
                     continue
-                wait = self._pace(message)
+                wait = self._pace(session, message, now)
                 if wait > 0:
                     paced = wait if paced is None else min(paced, wait)
                     continue
+                chosen.append(message.id)
+        if not chosen:
+            return [], paced
+        claimed: list[int] = []
+        # A row another replica claimed meanwhile is left out here; the share of Slack's limits taken for it is
+        # given back only as time passes (the limits err on the side of fewer calls).
+        with self._uow() as session:
+            for message in queues.due_outbox_heads(session=session, now=now, limit=len(chosen), ids=chosen):
+                assert message.id is not None
                 # A lease that ran out on a call in flight: that process died mid-call, so the outcome is unknown.
                 if message.status == "sending" and message.attempts > 0:
                     message.outcome_unknown = True
@@ -249,17 +263,21 @@ class Outbox:
                 claimed.append(message.id)
         return claimed, paced
 
-    def _pace(self, message: OutboxMessage) -> float:
+    def _pace(self, session: Session, message: OutboxMessage, now: datetime) -> float:
         """Take the message's share of Slack's limits (0), or how long until there is room for it."""
         route = CALLS.get(message.kind)
         if route is None:
             return 0.0  # parked on delivery without a call
+        if route.superseded is not None and route.superseded(session, message, now):
+            # A newer edit of the same message is queued behind it: this one is skipped on delivery, without a call,
+            # so it takes none of Slack's limits and does not hold the newer one (perhaps a click's) behind pacing.
+            return 0.0
         # The bot's own card edits, and the page-DM edits that follow any change, leave part of chat.update's quota for
         # the card edit a person is waiting to see (a command's; a click's goes by its response_url, unpaced).
         background = message.kind == PageUpdate.kind or (
             message.kind == CardUpdate.kind and not message.payload.get("by_person")
         )
-        method = route.method_for(message, self._clock())
+        method = route.method_for(message, now)
         return self._pacer.acquire(method, message.channel, reserve=EDIT_RESERVE if background else 0.0)
 
     def _deliver_one(self, message_id: int) -> PassResult:

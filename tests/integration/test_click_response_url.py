@@ -54,10 +54,16 @@ def shows_acknowledged(slack: LocalSlack, ts: str) -> bool:
 
 
 def spend_chat_update(bot: Tripwire, clock: ManualClock, incident_id: int) -> int:
-    """Queue 60 card edits people asked for (by command: no response_url) of another card and drain: the Tier 3
-    burst is spent and the bot's clock stands still, so chat.update has no token left. How many stay queued."""
+    """Edit another card by command (no response_url), one edit at a time, past chat.update's Tier 3 burst; the bot's
+    clock stands still, so no token comes back. Then queue three more edits of it: the two older ones are superseded
+    (skipped, no call), the newest waits for a token. How many stay queued."""
+    for _ in range(METHOD_LIMITS["chat.update"].burst + 1):
+        with bot.uow() as session:
+            edit = CardUpdate(incident_id=incident_id, channel=TRIAGE_CHANNEL, by_person=True)
+            queues.enqueue_message(session=session, message=edit, now=clock())
+        bot.outbox.drain()
     with bot.uow() as session:
-        for _ in range(60):
+        for _ in range(3):
             edit = CardUpdate(incident_id=incident_id, channel=TRIAGE_CHANNEL, by_person=True)
             queues.enqueue_message(session=session, message=edit, now=clock())
     bot.outbox.drain()
@@ -72,8 +78,8 @@ def test_click_edits_the_card_through_its_response_url_with_chat_update_spent(
     updates_before = len(slack.calls_to("chat.update"))
     waiting = spend_chat_update(bot, clock, incident_id=2)
     spent = len(slack.calls_to("chat.update")) - updates_before
-    # Each claimed edit took a token (most were then skipped as superseded); the rest wait for tokens.
-    assert waiting > 0 and spent <= METHOD_LIMITS["chat.update"].burst
+    # Every token went to an edit; the superseded ones went without a call, and the newest waits for a token.
+    assert waiting == 1 and spent == METHOD_LIMITS["chat.update"].burst
 
     assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
     [edit] = card_edits(bot)
@@ -87,6 +93,31 @@ def test_click_edits_the_card_through_its_response_url_with_chat_update_spent(
     assert [row.status for row in card_edits(bot)] == ["sent"]
     # chat.update is still out of tokens: the other card's edits still wait.
     assert sum(1 for row in card_edits(bot, 2) if row.status in queues.UNSENT) == waiting
+
+
+def test_click_is_not_held_behind_a_paced_background_edit_of_its_card(
+    slack: LocalSlack, bot: Tripwire, clock: ManualClock
+) -> None:
+    card = file_incident(slack, bot)
+    file_incident(slack, bot, title="Busy card")
+    spend_chat_update(bot, clock, incident_id=2)
+    # The bot's own refresh of the clicked card (a storm's counts, say) waits for a chat.update token...
+    with bot.uow() as session:
+        queues.enqueue_message(session=session, message=CardUpdate(incident_id=1, channel=TRIAGE_CHANNEL), now=clock())
+    bot.outbox.drain()
+    [background] = card_edits(bot)
+    assert background.status == "pending"
+
+    # ...and a click's edit queued behind it in the card's lane goes at once: the older edit is superseded (the
+    # newer one draws the whole card as it is now), so it is skipped without a call instead of holding the click.
+    assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK).status_code == 200
+    bot.outbox.drain()
+
+    assert edits_of(slack, card.ts) == ["response_url:ok"]
+    assert shows_acknowledged(slack, card.ts)
+    older, click = card_edits(bot)
+    assert (older.status, older.last_error) == ("sent", "superseded by a newer card update")
+    assert click.status == "sent" and CardUpdate.from_row(click).response_url is not None
 
 
 def test_response_url_slack_refuses_falls_back_to_chat_update(slack: LocalSlack, bot: Tripwire) -> None:

@@ -251,7 +251,7 @@ def test_a_page_edit_waits_for_its_page_and_for_nothing_else(session: Session) -
     due = OPENED + timedelta(minutes=5)
 
     def claimed() -> set[int | None]:
-        return {row.id for row in queues.claim_due_outbox(session=session, now=due, limit=50)}
+        return {row.id for row in queues.due_outbox_heads(session=session, now=due, limit=50)}
 
     assert page.id in claimed() and edit.id not in claimed()  # its page is not posted yet
     page.status, page.slack_channel, page.slack_ts = "sent", "D0TRIAGER", "1.000001"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -45,6 +48,23 @@ class Composed:
     hash: str
 
 
+@contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside (reference counting still frees nearly everything); back on after.
+
+    A large digest builds hundreds of thousands of rows and views that all live until it is rendered: each full
+    collection the collector started meanwhile walked every object in the process, about a third of the compose.
+    Process-wide, so only the caller that found collection on turns it back on: overlapping composes (threads)
+    never leave it off, and a process that turned it off itself keeps it off."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 class DigestRenderer(Protocol):
     """How a digest reads in the chat tool: the text that is published and the review message in each state."""
 
@@ -82,14 +102,15 @@ class DigestService:
     def compose(self, period: Period, *, summary: str | None = None) -> Composed:
         """Read the period's facts and render the digest (nothing is stored)."""
         policy = self._policies.current
-        # Read-only: on SQLite a writing unit of work holds the write lock (stalling every command) while it reads.
-        with self._uow.read() as session:
-            data = self._collect(session, period, policy)
-        content = build_weekly(data) if period.kind == "weekly" else build_risk_report(data)
-        text_slack = self._renderer.text(content, summary=summary)
-        text_md = render_digest(content, fmt="md", summary_override=summary)
-        snapshot = content.as_data()
-        return Composed(content, text_slack, text_md, snapshot, content_hash(text_md, snapshot))
+        with cycle_collection_paused():
+            # Read-only: on SQLite a writing unit of work holds the write lock (stalling every command) while it reads.
+            with self._uow.read() as session:
+                data = self._collect(session, period, policy)
+            content = build_weekly(data) if period.kind == "weekly" else build_risk_report(data)
+            text_slack = self._renderer.text(content, summary=summary)
+            text_md = render_digest(content, fmt="md", summary_override=summary)
+            snapshot = content.as_data()
+            return Composed(content, text_slack, text_md, snapshot, content_hash(text_md, snapshot))
 
     def preview(self, kind: DigestKind, *, containing: datetime | None, fmt: Format) -> str:
         """Render a digest without storing or posting it: the period holding `containing`, by default the last
@@ -108,12 +129,13 @@ class DigestService:
                 )
             period = self.period_for(kind, end=end)
         policy = self._policies.current
-        with self._uow.read() as session:
-            data = self._collect(session, period, policy)
-        content = build_weekly(data) if kind == "weekly" else build_risk_report(data)
-        if fmt == "slack":
-            return self._renderer.text(content, summary=None)
-        return render_digest(content, fmt=fmt)
+        with cycle_collection_paused():
+            with self._uow.read() as session:
+                data = self._collect(session, period, policy)
+            content = build_weekly(data) if kind == "weekly" else build_risk_report(data)
+            if fmt == "slack":
+                return self._renderer.text(content, summary=None)
+            return render_digest(content, fmt=fmt)
 
     def last_complete(self, kind: DigestKind) -> Period:
         """The last period of this kind that is over: the last week, or the last risk-report period at least `every`

@@ -1,11 +1,14 @@
-"""`python -m bench.clicker`: a client process timing what a person sees, at a given concurrency.
+"""`python -m bench.clicker`: people, as a client process, timing what they see, at a given concurrency.
 
-- commands: signed `/incident` commands straight to the bot; answer latency is when the answer reached the local
-  Slack's response_url (or, for an answer given inline, when the HTTP response came back). A command refused at
-  once as busy is counted (`shed`), not timed as an answer.
-- clicks: Acknowledge on real cards (through the local Slack, as a person clicks); latency is click sent -> the
-  card edited at the local Slack, by either path: a POST to the click's response_url replacing the card
+Each of `concurrency` people does one thing at a time and waits to see its outcome before the next (a closed loop on
+what the person sees, not on the HTTP ack: a person who clicked Acknowledge watches the card, not the socket):
+- commands: signed `/incident` commands straight to the bot; the answer is when it reached the local Slack's
+  response_url (or, for an answer given inline, when the HTTP response came back). A command refused at once as busy
+  is counted (`shed`), not timed as an answer.
+- clicks: Acknowledge on real cards (through the local Slack, as a person clicks); latency is click sent -> the card
+  edited at the local Slack, by either path: a POST to the click's response_url replacing the card
   (replace_original), or chat.update of that card. Which path each click's edit took is counted.
+The local Slack's /bench/wait holds each wait until the arrival (wall clocks of one machine).
 Prints one JSON object: latencies in milliseconds (p50, p95, p99) and how many got no answer in time.
 """
 
@@ -24,10 +27,9 @@ import httpx
 
 from bot.app.admission import BUSY_TEXT
 
-# How long to wait for the last answer: a minute, plus what Slack's own limits can add when a card edit goes by
-# chat.update, paced to Tier 3 (50 a minute) - so a slow answer is measured, not dropped.
-SETTLE_SECONDS = 60.0
-SETTLE_PER_ITEM = 1.5
+# How long one person waits for what they asked for before counting it unanswered: a minute, as Slack's own limits can
+# add seconds when a card edit goes by chat.update, paced to Tier 3 (50 a minute) - so a slow answer is measured.
+ANSWER_TIMEOUT = 60.0
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -53,15 +55,13 @@ def in_parallel(jobs: list[Callable[[httpx.Client], dict[str, Any]]], concurrenc
         return list(pool.map(run, jobs))
 
 
-def wait_for(fetch: Callable[[], dict[str, float]], wanted: set[str]) -> dict[str, float]:
-    """Poll until every wanted key has an arrival time, or the settle time passes; return what arrived."""
-    deadline = time.monotonic() + SETTLE_SECONDS + SETTLE_PER_ITEM * len(wanted)
-    pause = threading.Event()
-    arrived = fetch()
-    while not wanted <= arrived.keys() and time.monotonic() < deadline:
-        pause.wait(0.2)
-        arrived = fetch()
-    return arrived
+def arrival(client: httpx.Client, slack: str, after: float, **key: str) -> float | None:
+    """When the local Slack saw the awaited answer (a response_url POST, an edit of a message) after wall time
+    `after`; None: not within ANSWER_TIMEOUT."""
+    params: dict[str, str | float] = {**key, "after": after, "timeout": ANSWER_TIMEOUT}
+    answer = client.get(f"{slack}/bench/wait", params=params, timeout=ANSWER_TIMEOUT + 30)
+    at: float | None = answer.json()["at"]
+    return at
 
 
 def commands(slack: str, bot: str, texts: list[str], concurrency: int) -> dict[str, Any]:
@@ -69,7 +69,6 @@ def commands(slack: str, bot: str, texts: list[str], concurrency: int) -> dict[s
     lines = httpx.post(
         f"{slack}/bench/commands", json={"user": "U0TRIAGER", "channel": "C0TRIAGE", "texts": texts}, timeout=60
     ).json()
-    since = len(httpx.get(f"{slack}/bench/responses", timeout=30).json())
 
     def job(line: list[str]) -> Callable[[httpx.Client], dict[str, Any]]:
         timestamp, signature, body = line
@@ -89,32 +88,16 @@ def commands(slack: str, bot: str, texts: list[str], concurrency: int) -> dict[s
             acked = time.time()
             inline = bool(answer.content.strip())
             busy = inline and answer.headers.get("content-type", "").startswith("application/json")
-            return {
-                "token": token,
-                "sent": sent,
-                "acked": acked,
-                "status": answer.status_code,
-                "inline": inline,
-                # Refused at once as busy (the person is asked to try again): counted, not timed as an answer.
-                "shed": busy and answer.json().get("text") == BUSY_TEXT,
-            }
+            # Refused at once as busy (the person is asked to try again): counted, not timed as an answer.
+            shed = busy and answer.json().get("text") == BUSY_TEXT
+            answered = acked if inline else arrival(client, slack, sent, response_url_id=token)
+            return {"sent": sent, "acked": acked, "answered": answered, "status": answer.status_code, "shed": shed}
 
         return send
 
     sent = in_parallel([job(line) for line in lines], concurrency)
-
-    def arrivals() -> dict[str, float]:
-        posts = httpx.get(f"{slack}/bench/responses", params={"since": since}, timeout=30).json()
-        return {post["response_url_id"]: post["at"] for post in posts if post["response_url_id"]}
-
-    expected = {s["token"] for s in sent if not s["inline"]}
-    arrived = wait_for(arrivals, expected) if expected else {}
     run = [s for s in sent if not s["shed"]]
-    answers = [
-        arrived[s["token"]] - s["sent"] if s["token"] in arrived else s["acked"] - s["sent"]
-        for s in run
-        if s["token"] in arrived or s["inline"]
-    ]
+    answers = [s["answered"] - s["sent"] for s in run if s["answered"] is not None]
     return {
         "ack": percentiles([s["acked"] - s["sent"] for s in sent]),
         # Of the commands that were run (not refused as busy): sent -> the answer at the local Slack.
@@ -128,37 +111,27 @@ def commands(slack: str, bot: str, texts: list[str], concurrency: int) -> dict[s
 
 def clicks(slack: str, cards: list[list[str]], concurrency: int) -> dict[str, Any]:
     """Click Acknowledge on each card once; time until the card is edited, by its response_url or chat.update."""
-    since_calls = len(httpx.get(f"{slack}/bench/calls", timeout=30).json())
-    since_posts = len(httpx.get(f"{slack}/bench/responses", timeout=30).json())
 
     def job(card: list[str]) -> Callable[[httpx.Client], dict[str, Any]]:
         channel, ts = card
 
         def click(client: httpx.Client) -> dict[str, Any]:
+            clicked = time.time()
             answer = client.post(
                 f"{slack}/bench/click",
                 json={"user": "U0TRIAGER", "channel": channel, "ts": ts, "action_id": "incident_acknowledge"},
             ).json()
-            return {**answer, "ts": ts}
+            return {**answer, "ts": ts, "edited": arrival(client, slack, clicked, ts=ts)}
 
         return click
 
     sent = in_parallel([job(card) for card in cards], concurrency)
-    paths: dict[str, str] = {}
-
-    def arrivals() -> dict[str, float]:
-        calls = httpx.get(f"{slack}/bench/calls", params={"since": since_calls}, timeout=30).json()
-        posts = httpx.get(f"{slack}/bench/responses", params={"since": since_posts}, timeout=30).json()
-        edits = [(call, "chat.update") for call in calls if call["method"] == "chat.update"]
-        edits += [(post, "response_url") for post in posts if post["replace_original"]]
-        first: dict[str, float] = {}
-        for edit, path in sorted(edits, key=lambda pair: float(pair[0]["at"])):
-            if edit["ok"] and edit["ts"] and edit["ts"] not in first:
-                first[edit["ts"]], paths[edit["ts"]] = edit["at"], path
-        return first
-
-    arrived = wait_for(arrivals, {s["ts"] for s in sent})
-    latency = {s["ts"]: arrived[s["ts"]] - s["sent"] for s in sent if s["ts"] in arrived}
+    latency = {s["ts"]: s["edited"] - s["sent"] for s in sent if s["edited"] is not None}
+    # How each click's card edit got there first: through the click's response_url, or by chat.update.
+    edited = {s["ts"]: s["edited"] for s in sent if s["edited"] is not None}
+    posts = httpx.get(f"{slack}/bench/responses", timeout=30).json()
+    replaced = {post["ts"]: post["at"] for post in posts if post["replace_original"] and post["ok"]}
+    paths = {ts: "response_url" if replaced.get(ts) == at else "chat.update" for ts, at in edited.items()}
     by_path = {
         path: percentiles([seconds for ts, seconds in latency.items() if paths[ts] == path])
         for path in sorted(set(paths.values()))
@@ -166,10 +139,9 @@ def clicks(slack: str, cards: list[list[str]], concurrency: int) -> dict[str, An
     return {
         "ack": percentiles([s["answered"] - s["sent"] for s in sent]),
         "card_update": percentiles(list(latency.values())),
-        # How each click's card edit got there first: through the click's response_url, or by chat.update.
         "via": {path: sum(1 for ts in latency if paths[ts] == path) for path in ("response_url", "chat.update")},
         "card_update_by_path": by_path,
-        "unanswered": sum(1 for s in sent if s["ts"] not in arrived),
+        "unanswered": sum(1 for s in sent if s["ts"] not in latency),
         "non_2xx": sum(1 for s in sent if not 200 <= s["status"] < 300),
     }
 

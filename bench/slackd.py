@@ -6,11 +6,16 @@ The bot under test talks to it over real HTTP. Besides Slack's own routes it ser
                                  POST edited (the clicked card)
 - POST /bench/commands           pre-signed slash command bodies (each with its own response_url), for wrk
 - POST /bench/click              click a button on a message as a person would; returns when the bot answered
+- GET  /bench/wait?response_url_id=X | ?ts=T, &after=A&timeout=S
+                                 waits until that response_url got a POST, or that message an edit (a chat.update,
+                                 or a response_url POST replacing it), after wall time A, and returns {"at": arrival}
+                                 ({"at": null} after S seconds): how a client waits for what a person would see
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from typing import Any
 
@@ -61,9 +66,73 @@ def _compact(call: Call) -> dict[str, Any]:
     }
 
 
+class Arrivals:
+    """When each response_url got a POST and each message an edit, indexed as the local Slack's logs grow.
+
+    One scan of what is new every few milliseconds wakes every waiter whose key saw an arrival, however many wait.
+    """
+
+    SCAN_SECONDS = 0.005
+
+    def __init__(self, slack: LocalSlack) -> None:
+        self._ws = slack.workspace
+        self._posts = self._calls = 0
+        self._at: dict[tuple[str, str], list[float]] = {}
+        self._waiters: dict[tuple[str, str], asyncio.Event] = {}
+        self._scanner: asyncio.Task[None] | None = None
+
+    def _scan(self) -> None:
+        ws = self._ws
+        with ws.lock:
+            posts, calls = ws.response_posts[self._posts :], ws.calls[self._calls :]
+            self._posts, self._calls = self._posts + len(posts), self._calls + len(calls)
+            found = []
+            for post in posts:
+                url_id = str(post.args.get("response_url_id"))
+                found.append((("response_url_id", url_id), post.at))
+                target = ws.response_urls.get(url_id)
+                if post.ok and post.args.get("replace_original") is True and target is not None:
+                    found.append((("ts", str(target.message_ts)), post.at))
+            found += [(("ts", str(c.args.get("ts"))), c.at) for c in calls if c.method == "chat.update" and c.ok]
+        for key, at in found:
+            self._at.setdefault(key, []).append(at)
+            if (event := self._waiters.pop(key, None)) is not None:
+                event.set()
+
+    async def _run(self) -> None:
+        while self._waiters:
+            self._scan()
+            await asyncio.sleep(self.SCAN_SECONDS)
+        self._scanner = None
+
+    def _first_after(self, key: tuple[str, str], after: float) -> float | None:
+        return min((at for at in self._at.get(key, ()) if at > after), default=None)
+
+    async def wait(self, key: tuple[str, str], *, after: float, timeout: float) -> float | None:
+        """The first arrival for `key` after the wall time `after`, waiting up to `timeout` seconds for one."""
+        deadline = time.monotonic() + timeout
+        self._scan()
+        while (found := self._first_after(key, after)) is None and time.monotonic() < deadline:
+            event = self._waiters.setdefault(key, asyncio.Event())
+            if self._scanner is None:
+                self._scanner = asyncio.create_task(self._run())
+            try:
+                await asyncio.wait_for(event.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                self._waiters.pop(key, None)
+        return found
+
+
 def bench_routes(slack: LocalSlack) -> list[BaseRoute]:
     """The benchmark's extra routes over one workspace."""
     ws = slack.workspace
+    arrivals = Arrivals(slack)
+
+    async def wait(request: Request) -> Response:
+        params = request.query_params
+        key = ("ts", params["ts"]) if "ts" in params else ("response_url_id", params["response_url_id"])
+        after, timeout = float(params.get("after", "0")), float(params.get("timeout", "30"))
+        return JSONResponse({"at": await arrivals.wait(key, after=after, timeout=timeout)})
 
     async def calls(request: Request) -> Response:
         since = int(request.query_params.get("since", "0"))
@@ -127,6 +196,7 @@ def bench_routes(slack: LocalSlack) -> list[BaseRoute]:
         Route("/bench/responses", responses, methods=["GET"]),
         Route("/bench/commands", commands, methods=["POST"]),
         Route("/bench/click", click_route, methods=["POST"]),
+        Route("/bench/wait", wait, methods=["GET"]),
     ]
 
 

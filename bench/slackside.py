@@ -136,6 +136,8 @@ def measure_commands(slack: Server, bot: Server, sizes: dict[int, int], incident
             connections=level,
             folder=folder,
         )
+        # The flood's commands the bot took are still being answered: the people below start once it is quiet.
+        settle(slack, 0, quiet=1.0, limit=120, log="responses")
         answered = clicker(slack, bot, "commands", level, command_texts(max(level, sizes[level] // 4), incidents, rng))
         out[str(level)] = {"wrk": run.as_json(), "client": answered}
     return out
@@ -183,13 +185,14 @@ def commands_and_clicks(
         drop_database(database_url)
 
 
-def settle(slack: Server, since: int, quiet: float, limit: float) -> int:
-    """Wait until the call log has not grown for `quiet` seconds (at most `limit`); return the calls since."""
+def settle(slack: Server, since: int, quiet: float, limit: float, log: str = "calls") -> int:
+    """Wait until the local Slack's log (Web API `calls`, or response_url POSTs: `responses`) has not grown for
+    `quiet` seconds (at most `limit`); return the entries since."""
     seen, changed = -1, time.monotonic()
 
     def is_quiet() -> bool:
         nonlocal seen, changed
-        count = len(calls(slack, since))
+        count = len(httpx.get(f"{slack.url}/bench/{log}", params={"since": since}, timeout=60).json())
         if count != seen:
             seen, changed = count, time.monotonic()
             return False

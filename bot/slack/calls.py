@@ -122,7 +122,7 @@ class CallPlan:
     # For a kind that can go by more than one method (a card edit: a click's response_url, or chat.update), the
     # method one row goes by now.
     lane: Lane | None = None
-    # For an edit: whether a newer edit of the same message makes this one needless now (it is skipped, no call).
+    # For a card edit: whether a newer edit of the same card makes this one needless now (it is skipped, no call).
     superseded: Superseded | None = None
 
     def method_for(self, row: OutboxMessage, now: datetime) -> str:
@@ -251,16 +251,15 @@ def _send_page(outgoing: Outgoing) -> SlackCall:
     return SlackCall("chat.postMessage", {"channel": page.channel, **message})
 
 
-def _page_superseded(session: Session, row: OutboxMessage, _now: datetime) -> bool:
-    update = PageUpdate.from_row(row)
-    return queues.later_unsent_page_update(
-        session=session, incident_id=update.incident_id, user=update.user, page_id=update.page_id, after_id=row.id or 0
-    )
-
-
 def _update_page(outgoing: Outgoing) -> SlackCall:
     update = PageUpdate.from_row(outgoing.row)
-    if _page_superseded(outgoing.session, outgoing.row, outgoing.now):
+    if queues.later_unsent_page_update(
+        session=outgoing.session,
+        incident_id=update.incident_id,
+        user=update.user,
+        page_id=update.page_id,
+        after_id=outgoing.row.id or 0,
+    ):
         raise Skip("superseded by a newer edit of the page")
     row = queues.get_outbox(session=outgoing.session, message_id=update.page_id)
     # The edit waited for its page's post (the outbox's edit lane): a page that is not there was parked, and the
@@ -388,7 +387,7 @@ CALLS: dict[str, CallPlan] = {
     CardUpdate.kind: CallPlan(UPDATE, _update_card, lane=_card_edit_lane, superseded=_card_superseded),
     ThreadLine.kind: CallPlan(POST, _post_thread_line),
     PageDM.kind: CallPlan(POST, _send_page),
-    PageUpdate.kind: CallPlan(UPDATE, _update_page, superseded=_page_superseded),
+    PageUpdate.kind: CallPlan(UPDATE, _update_page),
     ReminderDM.kind: CallPlan(POST, _send_reminder),
     PolicyRefusedNotice.kind: CallPlan(POST, _send_policy_refusal),
     ParkedNotice.kind: CallPlan(POST, _send_parked_notice),

@@ -268,17 +268,18 @@ class Outbox:
         route = CALLS.get(message.kind)
         if route is None:
             return 0.0  # parked on delivery without a call
-        if route.superseded is not None and route.superseded(session, message, now):
-            # A newer edit of the same message is queued behind it: this one is skipped on delivery, without a call,
-            # so it takes none of Slack's limits and does not hold the newer one (perhaps a click's) behind pacing.
-            return 0.0
         # The bot's own card edits, and the page-DM edits that follow any change, leave part of chat.update's quota for
         # the card edit a person is waiting to see (a command's; a click's goes by its response_url, unpaced).
         background = message.kind == PageUpdate.kind or (
             message.kind == CardUpdate.kind and not message.payload.get("by_person")
         )
         method = route.method_for(message, now)
-        return self._pacer.acquire(method, message.channel, reserve=EDIT_RESERVE if background else 0.0)
+        wait = self._pacer.acquire(method, message.channel, reserve=EDIT_RESERVE if background else 0.0)
+        if wait > 0 and route.superseded is not None and route.superseded(session, message, now):
+            # A newer edit of the same card is queued behind it: this one is skipped on delivery, without a call, so
+            # it needs none of Slack's limits, and it must not hold the newer one (perhaps a click's) behind pacing.
+            return 0.0
+        return wait
 
     def _deliver_one(self, message_id: int) -> PassResult:
         """Deliver one claimed message and record the outcome; what happened, counted."""

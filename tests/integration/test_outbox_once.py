@@ -20,6 +20,7 @@ from bot.app.wiring import slack_clients
 from bot.common.clock import ManualClock
 from bot.common.messages import CardPost, CardUpdate, ParkedNotice, ThreadLine
 from bot.incidents.lifecycle import validate_draft
+from bot.slack.outbox import LEASE as OUTBOX_LEASE
 from bot.slack.outbox import Outbox
 from db import queues
 from db import repositories as repo
@@ -239,6 +240,24 @@ def test_two_workers_deliver_each_message_once_in_order(slack: LocalSlack, bot: 
     for channel in (GENERAL, ONCALL):
         assert texts(slack, channel) == [f"{channel}-{index}" for index in range(5)]
     assert len(slack.calls_to("chat.postMessage")) == 10
+
+
+def test_a_head_another_replica_claims_between_look_and_claim_is_left_out(bot: Tripwire, clock: ManualClock) -> None:
+    first, second = queue(bot, GENERAL, "a", "b")
+    [other] = queue(bot, ONCALL, "c")
+    now = clock()
+    # The look (read-only) sees each channel's head.
+    with bot.uow.read() as session:
+        looked = [row.id for row in queues.due_outbox_heads(session=session, now=now, limit=50)]
+    assert sorted(looked) == sorted([first, other])
+    # Another replica claims one of them before this one does...
+    with bot.uow() as session:
+        [taken] = queues.due_outbox_heads(session=session, now=now, limit=1, ids=[first])
+        taken.status, taken.next_attempt_at = "sending", now + OUTBOX_LEASE
+    # ...so the claim by id leaves it out, and the next post of its channel is no head while it is unsent.
+    with bot.uow() as session:
+        assert [row.id for row in queues.due_outbox_heads(session=session, now=now, limit=2, ids=looked)] == [other]
+        assert queues.due_outbox_heads(session=session, now=now, limit=2, ids=[second]) == []
 
 
 # ---------------------------------------------------------------- refused for good

@@ -59,20 +59,39 @@ RESULT_COLUMNS = (
 def claim_untriaged_rows(
     *, session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None
 ) -> Sequence[Row[Any]]:
-    """`claim_untriaged` (the same rows, locked the same way) as plain rows of QUEUE_COLUMNS, not ORM objects.
+    """`claim_untriaged` as plain rows of QUEUE_COLUMNS, not ORM objects, locked the same way; without `ids`, taken
+    in turns across model families rather than strictly oldest first.
 
     The triage worker reads a batch once and writes it back with `mark_triaged`; ORM objects for hundreds of rows
     (identity map, instance state, change tracking) cost more than the rest of triaging them, and most rows need
     no more than these columns (`list_result_rows` reads the rest for the ones that do).
     """
     table = EvalResult.__table__  # type: ignore[attr-defined]
-    statement = select(*(table.c[name] for name in QUEUE_COLUMNS)).where(table.c.triaged_at.is_(None))
-    if ids is None:
-        unleased = or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now)
-        statement = statement.where(unleased).with_for_update(skip_locked=True)
-    else:
-        statement = statement.where(table.c.id.in_(ids)).with_for_update()
-    return session.execute(statement.order_by(table.c.id).limit(limit)).all()
+    columns = [table.c[name] for name in QUEUE_COLUMNS]
+    if ids is not None:
+        statement = select(*columns).where(table.c.triaged_at.is_(None), table.c.id.in_(ids)).with_for_update()
+        return session.execute(statement.order_by(table.c.id).limit(limit)).all()
+    # Taken in turns across model families (each family's oldest first, then each one's second...), not strictly
+    # oldest first: a storm of one family's results waiting in the queue does not hold back another family's crossing
+    # behind it (its card comes with the next batch). A family's own results keep their order: its trend sees them
+    # as they came.
+    unleased = or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now)
+    waiting = (
+        select(
+            table.c.id.label("id"),
+            func.row_number().over(partition_by=table.c.model_family, order_by=table.c.id).label("turn"),
+        )
+        .where(table.c.triaged_at.is_(None), unleased)
+        .subquery("waiting")
+    )
+    statement = (
+        select(*columns)
+        .join(waiting, waiting.c.id == table.c.id)
+        .order_by(waiting.c.turn, table.c.id)
+        .limit(limit)
+        .with_for_update(of=table, skip_locked=True)
+    )
+    return session.execute(statement).all()
 
 
 def list_result_rows(*, session: Session, ids: Sequence[int]) -> Sequence[Row[Any]]:

@@ -480,3 +480,31 @@ def test_worker_judges_again_under_a_reloaded_policy(
         assert judged == ["quiet"]
         [incident] = incidents(tripwire)
         assert incident.metric_id == "cyber.exploit"
+
+
+def test_a_storm_of_one_family_does_not_hold_back_another_familys_crossing(bot: Tripwire) -> None:
+    observed = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    storm = [
+        Result(
+            source="inspect",
+            model="storm-model",
+            task="ctf_web",
+            metric="accuracy",
+            value=0.6,
+            run_id=f"s{i}",
+            observed_at=observed + timedelta(seconds=i),
+        )
+        for i in range(30)
+    ]
+    probe = replace(storm[0], model="probe-model", run_id="probe")
+    bot.ingest.submit(storm).result(60)
+    bot.ingest.submit([probe]).result(60)
+    with bot.uow() as session:
+        first = triage_queue.claim_untriaged_rows(session=session, now=bot.ingest.now(), limit=5)
+        # The crossing stored after 30 of the storm's results is in the first batch of five...
+        assert [row.model_family for row in first].count("probe-model") == 1
+        # ...and the storm's own results still come oldest first.
+        storm_ids = [row.id for row in first if row.model_family == "storm-model"]
+        assert storm_ids == sorted(storm_ids) and len(storm_ids) == 4
+        everything = triage_queue.claim_untriaged_rows(session=session, now=bot.ingest.now(), limit=100)
+        assert len(everything) == 31

@@ -119,52 +119,17 @@ def _incidents(session: Session, *where: ColumnElement[bool] | Any) -> list[Inci
     return [_incident(row) for row in session.connection().execute(statement).all()]
 
 
+_TIME_AT = tuple(IncidentFacts._fields.index(name) for name in sorted(_INCIDENT_TIMES))
+_ACTIONS_AT = IncidentFacts._fields.index("actions")
+
+
 def _incident(row: Sequence[Any]) -> IncidentFacts:
-    # Unpacked at once rather than indexed: tens of thousands of rows pass through here.
-    (
-        id_,
-        title,
-        severity,
-        status,
-        level,
-        category,
-        restricted,
-        source,
-        model,
-        checkpoint,
-        created_at,
-        acknowledged_at,
-        resolved_at,
-        ack_due_at,
-        snoozed_until,
-        snooze_reason,
-        escalation_level,
-        policy_version,
-        explanation,
-        actions,
-    ) = row
-    return IncidentFacts(
-        id_,
-        title,
-        severity,
-        status,
-        level,
-        category,
-        restricted,
-        source,
-        model,
-        checkpoint,
-        utc_datetime(created_at),
-        _utc_or_none(acknowledged_at),
-        _utc_or_none(resolved_at),
-        _utc_or_none(ack_due_at),
-        _utc_or_none(snoozed_until),
-        snooze_reason,
-        escalation_level,
-        policy_version,
-        explanation,
-        _strings(actions),
-    )
+    """A row of _INCIDENT_COLUMNS as facts: its times (raw text on SQLite) made UTC, its actions a tuple."""
+    values = list(row)
+    for index in _TIME_AT:
+        values[index] = _utc_or_none(values[index])
+    values[_ACTIONS_AT] = _strings(values[_ACTIONS_AT])
+    return IncidentFacts._make(values)
 
 
 def _strings(raw: str | None) -> tuple[str, ...]:

@@ -57,7 +57,7 @@ def spend_chat_update(bot: Tripwire, clock: ManualClock, incident_id: int) -> in
     """Edit another card by command (no response_url), one edit at a time, past chat.update's Tier 3 burst; the bot's
     clock stands still, so no token comes back. Then queue three more edits of it: the two older ones are superseded
     (skipped, no call), the newest waits for a token. How many stay queued."""
-    for _ in range(METHOD_LIMITS["chat.update"].burst + 1):
+    for _ in range(int(METHOD_LIMITS["chat.update"].burst) + 1):
         with bot.uow() as session:
             edit = CardUpdate(incident_id=incident_id, channel=TRIAGE_CHANNEL, by_person=True)
             queues.enqueue_message(session=session, message=edit, now=clock())

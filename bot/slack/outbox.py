@@ -13,17 +13,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from http.client import HTTPException
 from typing import Any, TypeVar
-from urllib.error import URLError
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot.common.clock import Clock, system_clock
 from bot.common.messages import CardUpdate, PageUpdate, ParkedNotice
 from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall, WorkspaceUrl
+from bot.slack.failures import Retry, backoff, request
 from bot.slack.lookup import find_posted, tagged
 from bot.slack.pacing import EDIT_RESERVE, RESPOND, UPLOAD, Pacer
 from bot.slack.respond import FallBack, post_response
@@ -34,41 +32,11 @@ from db.models import OutboxMessage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Slack errors that retrying cannot fix: the message is parked as failed and the admins are told.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "invalid_metadata_format",
-        "msg_too_long",
-        "no_text",
-        "invalid_arguments",
-        "not_in_channel",
-        "is_archived",
-        "cant_update_message",
-        "message_not_found",
-        "thread_not_found",
-        "user_not_found",
-        "missing_scope",
-        "restricted_action",
-    }
-)
 LEASE = timedelta(seconds=60)
-MAX_BACKOFF_SECONDS = 300
 WORKERS = 8
 # With nothing to do the loop looks again this often: for retries coming due and rows other replicas queued (a row
 # this process queues wakes it at once).
 POLL_SECONDS = 0.25
-
-
-class Retry(Exception):
-    """Slack could not take the call now; try again after `delay` seconds (`unknown`: it may have taken it)."""
-
-    def __init__(self, reason: str, delay: float, *, unknown: bool = False) -> None:
-        super().__init__(reason)
-        self.delay = delay
-        self.unknown = unknown
 
 
 @dataclass
@@ -374,36 +342,19 @@ class Outbox:
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def _request(self, method: str, send: Callable[[], T], *, channel: str) -> T:
-        """Run Web API calls, turning Slack's and the network's failures into Retry (known or not) or Park."""
-        try:
-            return send()
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            error = str(exc.response.get("error") or "") if isinstance(exc.response.data, dict) else ""
-            if status == 429:
-                retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)))
-                # The method Slack refused: one call of several (an upload, a look-up) names its own in the URL.
-                refused = str(exc.response.api_url or method).rsplit("/", 1)[-1]
-                self._pacer.rate_limited(refused, channel, retry_after)
-                raise Retry(f"{method}: rate limited, retry after {retry_after:g}s", retry_after) from None
-            if status < 500 and error in PERMANENT_ERRORS:
-                raise Park(f"{method}: {error}") from None
-            # A 5xx may come after Slack acted on the call.
-            raise Retry(f"{method}: HTTP {status} {error or 'error'}", 0, unknown=status >= 500) from None
-        except URLError as exc:
-            # urllib wraps errors raised while connecting and sending; a refused connection sent nothing.
-            sent = isinstance(exc.reason, TimeoutError | ConnectionResetError)
-            raise Retry(f"{method}: {type(exc).__name__}: {exc}", 0, unknown=sent) from None
-        except (OSError, HTTPException) as exc:
-            # Raised while waiting for the answer (a timeout, a reset, a half answer): Slack may have acted.
-            raise Retry(f"{method}: {type(exc).__name__}: {exc}", 0, unknown=True) from None
+        """`failures.request`, a 429 closing the refused method (in this channel, for a per-channel one)."""
+
+        def closed(refused: str, seconds: float) -> None:
+            self._pacer.rate_limited(refused, channel, seconds)
+
+        return request(method, send, rate_limited=closed)
 
     def _reschedule(self, message_id: int, error: str, delay: float, *, unknown: bool) -> None:
         with self._uow() as session:
             message = queues.get_outbox(session=session, message_id=message_id)
             assert message is not None
             if delay <= 0:
-                delay = min(2 ** min(message.attempts, 12), MAX_BACKOFF_SECONDS)
+                delay = backoff(message.attempts)
             message.status = "pending"
             message.next_attempt_at = self._clock() + timedelta(seconds=delay)
             message.last_error = error
@@ -421,7 +372,7 @@ class Outbox:
             # newer one) over it, and one card stays. The row keeps its place in the edit lane, so no later edit of the
             # card overtakes it; after an unknown outcome it waits the usual backoff, which leaves a late replace time
             # to land before chat.update writes over it.
-            delay = min(2 ** min(message.attempts, 12), MAX_BACKOFF_SECONDS) if unknown else 0
+            delay = backoff(message.attempts) if unknown else 0
             message.status = "pending"
             message.next_attempt_at = self._clock() + timedelta(seconds=delay)
             message.last_error = error
@@ -451,4 +402,4 @@ def _text(value: Any) -> str | None:
     return str(value) if value else None
 
 
-__all__ = ["LEASE", "PERMANENT_ERRORS", "FallBack", "Outbox", "PassResult", "Retry"]
+__all__ = ["LEASE", "FallBack", "Outbox", "PassResult", "Retry"]

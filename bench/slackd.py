@@ -15,8 +15,8 @@ The bot under test talks to it over real HTTP. Besides Slack's own routes it ser
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
+from functools import partial
 from typing import Any
 
 import anyio
@@ -69,58 +69,37 @@ def _compact(call: Call) -> dict[str, Any]:
 class Arrivals:
     """When each response_url got a POST and each message an edit, indexed as the local Slack's logs grow.
 
-    One scan of what is new every few milliseconds wakes every waiter whose key saw an arrival, however many wait.
+    Waiters block on the workspace's own change condition (`Workspace.wait_for`): each change wakes them, and the
+    first to look indexes what is new for all.
     """
-
-    SCAN_SECONDS = 0.005
 
     def __init__(self, slack: LocalSlack) -> None:
         self._ws = slack.workspace
         self._posts = self._calls = 0
         self._at: dict[tuple[str, str], list[float]] = {}
-        self._waiters: dict[tuple[str, str], asyncio.Event] = {}
-        self._scanner: asyncio.Task[None] | None = None
-
-    def _scan(self) -> None:
-        ws = self._ws
-        with ws.lock:
-            posts, calls = ws.response_posts[self._posts :], ws.calls[self._calls :]
-            self._posts, self._calls = self._posts + len(posts), self._calls + len(calls)
-            found = []
-            for post in posts:
-                url_id = str(post.args.get("response_url_id"))
-                found.append((("response_url_id", url_id), post.at))
-                target = ws.response_urls.get(url_id)
-                if post.ok and post.args.get("replace_original") is True and target is not None:
-                    found.append((("ts", str(target.message_ts)), post.at))
-            found += [(("ts", str(c.args.get("ts"))), c.at) for c in calls if c.method == "chat.update" and c.ok]
-        for key, at in found:
-            self._at.setdefault(key, []).append(at)
-            if (event := self._waiters.pop(key, None)) is not None:
-                event.set()
-
-    async def _run(self) -> None:
-        while self._waiters:
-            self._scan()
-            await asyncio.sleep(self.SCAN_SECONDS)
-        self._scanner = None
 
     def _first_after(self, key: tuple[str, str], after: float) -> float | None:
+        # Called with the workspace lock held (wait_for's predicate).
+        ws = self._ws
+        posts, calls = ws.response_posts[self._posts :], ws.calls[self._calls :]
+        self._posts, self._calls = self._posts + len(posts), self._calls + len(calls)
+        for post in posts:
+            url_id = str(post.args.get("response_url_id"))
+            self._at.setdefault(("response_url_id", url_id), []).append(post.at)
+            target = ws.response_urls.get(url_id)
+            if post.ok and post.args.get("replace_original") is True and target is not None:
+                self._at.setdefault(("ts", str(target.message_ts)), []).append(post.at)
+        for call in calls:
+            if call.method == "chat.update" and call.ok:
+                self._at.setdefault(("ts", str(call.args.get("ts"))), []).append(call.at)
         return min((at for at in self._at.get(key, ()) if at > after), default=None)
 
-    async def wait(self, key: tuple[str, str], *, after: float, timeout: float) -> float | None:
+    def wait(self, key: tuple[str, str], *, after: float, timeout: float) -> float | None:
         """The first arrival for `key` after the wall time `after`, waiting up to `timeout` seconds for one."""
-        deadline = time.monotonic() + timeout
-        self._scan()
-        while (found := self._first_after(key, after)) is None and time.monotonic() < deadline:
-            event = self._waiters.setdefault(key, asyncio.Event())
-            if self._scanner is None:
-                self._scanner = asyncio.create_task(self._run())
-            try:
-                await asyncio.wait_for(event.wait(), deadline - time.monotonic())
-            except TimeoutError:
-                self._waiters.pop(key, None)
-        return found
+        try:
+            return self._ws.wait_for(lambda: self._first_after(key, after), timeout)
+        except TimeoutError:
+            return None
 
 
 def bench_routes(slack: LocalSlack) -> list[BaseRoute]:
@@ -128,11 +107,21 @@ def bench_routes(slack: LocalSlack) -> list[BaseRoute]:
     ws = slack.workspace
     arrivals = Arrivals(slack)
 
+    # Each click and each wait holds a thread: more than anyio's default 40, so 50 people do not queue here. Made on
+    # first use: a limiter belongs to the running event loop.
+    limiters: list[anyio.CapacityLimiter] = []
+
+    def threads() -> anyio.CapacityLimiter:
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(200))
+        return limiters[0]
+
     async def wait(request: Request) -> Response:
         params = request.query_params
         key = ("ts", params["ts"]) if "ts" in params else ("response_url_id", params["response_url_id"])
         after, timeout = float(params.get("after", "0")), float(params.get("timeout", "30"))
-        return JSONResponse({"at": await arrivals.wait(key, after=after, timeout=timeout)})
+        waited = partial(arrivals.wait, key, after=after, timeout=timeout)
+        return JSONResponse({"at": await anyio.to_thread.run_sync(waited, limiter=threads())})
 
     async def calls(request: Request) -> Response:
         since = int(request.query_params.get("since", "0"))
@@ -182,14 +171,9 @@ def bench_routes(slack: LocalSlack) -> list[BaseRoute]:
         )
         return {"sent": sent, "answered": time.time(), "status": answer.status_code}
 
-    limiter: list[anyio.CapacityLimiter] = []
-
     async def click_route(request: Request) -> Response:
-        if not limiter:
-            # More than anyio's default 40 threads, so 50 concurrent clicks do not queue here.
-            limiter.append(anyio.CapacityLimiter(100))
         wanted = await request.json()
-        return JSONResponse(await anyio.to_thread.run_sync(click, wanted, limiter=limiter[0]))
+        return JSONResponse(await anyio.to_thread.run_sync(click, wanted, limiter=threads()))
 
     return [
         Route("/bench/calls", calls, methods=["GET"]),

@@ -290,11 +290,13 @@ def probe_storm(slack: Server, bot: Server, database_url: str, one_key: int, fol
     answered: dict[str, float] = {}
 
     def send_probes() -> None:
+        # An open loop: probe k goes PROBE_EVERY * k seconds after the first, however long the ones before took.
+        start, tick = time.monotonic(), threading.Event()
         for k in range(PROBES):
+            tick.wait(max(0.0, start + k * PROBE_EVERY - time.monotonic()))
             family = f"probe-{k:02d}"
             post_signed(bot, [crossing("probe", family, k)], wait=False)
             answered[family] = time.time()
-            time.sleep(PROBE_EVERY)  # the probes' schedule (an open loop), not a wait for something to happen
 
     prober = threading.Thread(target=send_probes, name="bench-probes")
     prober.start()

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Row
 from sqlmodel import Session
@@ -26,7 +26,7 @@ from bot.policy.triage import Decision, Result, evaluate_result
 from db import queues, triage_queue
 from db import repositories as repo
 from db.engine import UnitOfWork
-from db.models import EvalResult, Incident
+from db.models import Incident
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ class TriageWorker:
         for stored in triage_queue.list_result_rows(
             session=session, ids=[row.id for row in rows if row.id not in judged]
         ):
-            result, received_at = _claimed_result(stored)
+            result, received_at = stored_result(stored), stored.received_at
             # The current policy, as of arrival: a result is judged by when it came, whenever the worker gets to it.
             verdict = verdict_of(result, policy=policy, now=received_at)
             metrics[stored.id] = verdict.metric
@@ -379,30 +379,26 @@ def _title(result: Result, decision: Decision) -> str:
     return f"{decision.metric or result.metric} at {decision.level}: {result.value:.3g} on {where}"[:300]
 
 
-def _claimed_result(row: Sequence[Any]) -> tuple[Result, datetime]:
-    # stored_result for a plain row of triage_queue.RESULT_COLUMNS, unpacked by position (naming each column of
-    # each row costs more than the rest of reading it), with its receive time.
-    _, source, run_id, task, scorer, metric, model, checkpoint, value, stderr, samples, observed_at = row[:12]
-    received_at, url, labels = row[12:15]
-    result = Result(
-        source=source,
-        model=model,
-        task=task,
-        metric=metric,
-        value=value,
-        run_id=run_id,
-        observed_at=observed_at,
-        checkpoint=checkpoint or None,
-        scorer=scorer or None,
-        stderr=stderr,
-        samples=samples,
-        labels=dict(labels),
-        url=url,
-    )
-    return result, received_at
+class StoredResult(Protocol):
+    """What a stored result row holds of the result as it was sent: an EvalResult, or a plain row of
+    triage_queue.RESULT_COLUMNS."""
+
+    source: str
+    run_id: str
+    task: str
+    scorer: str
+    metric: str
+    model: str
+    checkpoint: str
+    value: float
+    stderr: float | None
+    samples: int | None
+    observed_at: datetime
+    url: str | None
+    labels: dict[str, str]
 
 
-def stored_result(row: EvalResult) -> Result:
+def stored_result(row: StoredResult) -> Result:
     """A stored row back as the Result triage takes (for triage and backtests)."""
     return Result(
         source=row.source,

@@ -392,7 +392,7 @@ def test_triage_reads_a_stored_result_back_whole(bot: Tripwire) -> None:
         ]
         # The plain row gives triage the same Result the ORM object did, and the one that was sent.
         plain = triage_queue.list_result_rows(session=session, ids=[row.id for row in queue])
-        read_back = [worker_module._claimed_result(row) for row in plain]
+        read_back = [(stored_result(row), row.received_at) for row in plain]
         assert read_back == [(stored_result(row), row.received_at) for row in orm]
         sent = sorted(results, key=lambda r: r.run_id)
         assert sorted((r for r, _ in read_back), key=lambda r: r.run_id) == sent

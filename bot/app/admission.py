@@ -55,7 +55,7 @@ class _Job:
     seq: int
     run: Callable[[], Any] = field(compare=False)
     future: Future[Any] = field(compare=False)
-    # A command dispatched by the edge runs its whole Bolt dispatch on the worker: the listener Bolt then submits
+    # A request dispatched by the edge runs its whole Bolt dispatch on the worker: the listener Bolt then submits
     # runs in the same thread at once, rather than queueing a second time behind everyone else.
     inline: bool = field(compare=False, default=False)
 
@@ -109,7 +109,7 @@ class ListenerPool(Executor):
         return ahead * self._service / self.threads + self._service
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        """Queue `fn` at the caller's priority; inside an edge-dispatched command, run it now in this thread."""
+        """Queue `fn` at the caller's priority; inside a dispatch the edge handed over, run it now in this thread."""
         if getattr(self._local, "inline", False):
             future: Future[T] = Future()
             try:
@@ -139,6 +139,21 @@ class ListenerPool(Executor):
                 return False
         self._enqueue(COMMAND, fn, args, {}, inline=True)
         return True
+
+    def submit_dispatch(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
+        """Queue a whole dispatch the edge hands over (a click, a form, an event), as a state change, never refused."""
+        return self._enqueue(STATE, fn, args, {}, inline=True)
+
+    def run_inline(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """Run `fn` in this thread, as a dispatch the pool runs: what Bolt submits inside it runs here at once.
+
+        The listener process runs each request the edge sent it this way, in the thread that received it.
+        """
+        self._local.inline = True
+        try:
+            return fn(*args)
+        finally:
+            self._local.inline = False
 
     def _enqueue(
         self, level: int, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], *, inline: bool

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 from prometheus_client import CollectorRegistry
+from slack_bolt import BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from sqlalchemy import text
@@ -23,8 +25,9 @@ from starlette.routing import Route
 from bot.app import logs, metrics
 from bot.app.admission import busy_answer
 from bot.app.config import Settings
+from bot.app.listener_process import ListenerGone
 from bot.app.slack_edge import slack_body_problem, slack_signature_problem
-from bot.app.wiring import Core, OnceApp, acks_empty, build_bolt, build_core
+from bot.app.wiring import Core, OnceApp, build_bolt, build_core, edge_acks
 from bot.common.clock import Clock, system_clock
 from db.engine import UnitOfWork
 from db.migrate import current_revision, head_revision
@@ -35,11 +38,57 @@ from handlers.http import BodyTooLarge, error, read_body
 log = logging.getLogger(__name__)
 
 
+class SlackEdge:
+    """What /slack/events does with a request it has checked: who answers it, and where its work runs.
+
+    The work always goes to the listener pool (bot/app/admission.py), which runs `dispatch`: this process's Bolt app,
+    or, under `tripwire serve`, the listener process (bot/app/listener_process.py) that runs the same app beside it.
+    """
+
+    def __init__(self, bolt: OnceApp, *, process_before_response: bool) -> None:
+        self.pool = bolt.listeners
+        self.dispatch: Callable[[BoltRequest], BoltResponse] = bolt.dispatch
+        self._answer_first = not process_before_response
+
+    def run_in(self, dispatch: Callable[[BoltRequest], BoltResponse]) -> None:
+        """Run every request through `dispatch` from now on (the listener process's)."""
+        self.dispatch = dispatch
+
+    async def handle(self, request: BoltRequest) -> Response:
+        """Answer at once when the answer says nothing but "received" (the work is queued); else the listener's."""
+        body = request.body
+        if self._answer_first and body.get("command"):
+            # Refused at once, visibly, when the pool could not answer the command in time (never a drop).
+            if not self.pool.submit_command(self._run_answered, request):
+                return JSONResponse(busy_answer())
+            return Response(status_code=200)
+        if self._answer_first and edge_acks(body):
+            self.pool.submit_dispatch(self._run_answered, request)
+            return Response(status_code=200)
+        # A form's ack carries its fate (errors, the next view): the listener runs first, off the event loop.
+        try:
+            response = await asyncio.wrap_future(self.pool.submit_dispatch(self.dispatch, request))
+        except ListenerGone as exc:
+            return error(503, str(exc), "listener")
+        return to_starlette_response(response)
+
+    def _run_answered(self, request: BoltRequest) -> None:
+        """Run a request Slack was already answered for; what Bolt answers goes nowhere, so a refusal is logged."""
+        try:
+            response = self.dispatch(request)
+        except ListenerGone:
+            log.error("the listener process is gone: a request Slack was told was received was not run")
+            return
+        if response.status >= 300:
+            log.warning("a request acked at the edge was answered %d by Bolt", response.status)
+
+
 @dataclass
 class Tripwire(Core):
     """Everything one running bot is made of; tests build one per test."""
 
     bolt: OnceApp
+    edge: SlackEdge
     metrics: CollectorRegistry
     asgi: Starlette
 
@@ -55,6 +104,7 @@ def create_app(
     logs.install_request_ids()
     core = build_core(settings, clock=clock, client=client)
     bolt = build_bolt(core)
+    edge = SlackEdge(bolt, process_before_response=settings.process_before_response)
     registry = metrics.build_registry(
         uow=core.uow, timers=core.timers, policies=core.policies, commands_shed=lambda: bolt.listeners.shed
     )
@@ -70,12 +120,12 @@ def create_app(
             finally:
                 # Commands the edge acked may still be queued: run them (their answers go out) before the background
                 # work stops, rather than drop what a person was told was received.
-                await anyio.to_thread.run_sync(bolt.listeners.shutdown)
+                await anyio.to_thread.run_sync(edge.pool.shutdown)
 
     asgi = Starlette(
-        routes=http_routes(core, bolt, registry), lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)]
+        routes=http_routes(core, edge, registry), lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)]
     )
-    return Tripwire(**vars(core), bolt=bolt, metrics=registry, asgi=asgi)
+    return Tripwire(**vars(core), bolt=bolt, edge=edge, metrics=registry, asgi=asgi)
 
 
 def parked(uow: UnitOfWork) -> dict[str, Any]:
@@ -97,7 +147,7 @@ def parked(uow: UnitOfWork) -> dict[str, Any]:
     }
 
 
-def http_routes(core: Core, bolt: OnceApp, registry: CollectorRegistry) -> list[Route]:
+def http_routes(core: Core, edge: SlackEdge, registry: CollectorRegistry) -> list[Route]:
     """Slack's Request URL, health, readiness, metrics and the pipeline webhooks."""
     settings, engine = core.settings, core.engine
 
@@ -115,21 +165,7 @@ def http_routes(core: Core, bolt: OnceApp, registry: CollectorRegistry) -> list[
         if malformed is not None:
             log.warning("refused a signed request to /slack/events: %s", malformed)
             return error(400, malformed, "body")
-        bolt_request = to_bolt_request(request, body)
-        if not settings.process_before_response and bolt_request.body.get("command") == settings.command:
-            # The ack of a slash command says nothing, so it is given here, and the whole dispatch (Bolt's middleware,
-            # the listener) runs on the listener pool: no ack waits on another request's work. Unless the pool could
-            # not answer in time: then the person is told at once to try again (a refusal they see, never a drop).
-            if not bolt.listeners.submit_command(bolt.dispatch_acked, bolt_request):
-                return JSONResponse(busy_answer())
-            return Response(status_code=200)
-        if not settings.process_before_response and acks_empty(bolt_request.body):
-            # A click or shortcut is acked by the middleware before any work, and its listener goes to Bolt's pool:
-            # dispatching it here costs no I/O, and saves a hop to another thread that competes for the GIL.
-            return to_starlette_response(bolt.dispatch(bolt_request))
-        # Bolt's App is synchronous: run it off the event loop so one slow listener blocks nobody else.
-        bolt_response = await anyio.to_thread.run_sync(bolt.dispatch, bolt_request)
-        return to_starlette_response(bolt_response)
+        return await edge.handle(to_bolt_request(request, body))
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -11,6 +12,9 @@ from slack_bolt import App
 
 from bot.app.asgi import create_app
 from bot.app.config import Settings
+from bot.app.listener_process import ListenerProcess
+
+log = logging.getLogger(__name__)
 
 
 class SocketModeConnection(Protocol):
@@ -44,10 +48,39 @@ def serve_http(settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
     settings.require_http()
-    # The event loop answers Slack's acks while listener threads work: hand the GIL over every 1 ms, not every 5 ms,
-    # so an ack waits less behind a listener that is rendering or reading rows.
+    # The event loop answers Slack's acks while the outbox and triage threads work: hand the GIL over every 1 ms, not
+    # every 5 ms, so an ack waits less behind them.
     sys.setswitchinterval(0.001)
-    uvicorn.run(create_app(settings).asgi, host=host, port=port, access_log=settings.access_log, **UVICORN)
+    tripwire = create_app(settings)
+    # Slack requests run in a second process (bot/app/listener_process.py), forked before any thread starts.
+    listeners = ListenerProcess.fork(
+        bolt=tripwire.bolt,
+        pool=tripwire.edge.pool,
+        engine=tripwire.engine,
+        policies=tripwire.policies,
+        outbox=tripwire.outbox,
+    )
+    tripwire.edge.run_in(listeners.dispatch)
+    server = uvicorn.Server(
+        uvicorn.Config(tripwire.asgi, host=host, port=port, access_log=settings.access_log, **UVICORN)
+    )
+    died: list[str] = []
+
+    def stop_serving(how: str) -> None:
+        # Crash-only: serve stops as on SIGTERM (what it accepted is answered or refused), exits 1, and is started
+        # again by whatever runs it.
+        log.critical("the listener process %d %s; stopping", listeners.pid, how)
+        died.append(how)
+        server.should_exit = True
+
+    watcher = listeners.watch(stop_serving)
+    try:
+        server.run()
+    finally:
+        listeners.close()
+        watcher.join(timeout=30)
+    if died:
+        raise SystemExit(f"tripwire serve stopped: the listener process {died[0]}")
 
 
 def serve_socket_mode(

@@ -46,8 +46,6 @@ from db.engine import UnitOfWork, make_engine
 from db.migrate import upgrade
 from handlers import register_all
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class Core:
@@ -251,13 +249,6 @@ class OnceApp(App):
             return given
         return response
 
-    def dispatch_acked(self, req: BoltRequest) -> None:
-        """Run a request the HTTP edge has already answered (a slash command); what Bolt answers goes nowhere."""
-        response = self.dispatch(req)
-        if response.status >= 300:
-            # Slack was told 200: a refusal here (no listener matched, a check failed) would otherwise be silent.
-            log.warning("a slash command acked at the edge was answered %d by Bolt", response.status)
-
 
 def build_bolt(core: Core) -> OnceApp:
     """The Bolt app with every listener registered and the services injected; HTTP and Socket Mode both serve it."""
@@ -315,6 +306,12 @@ def acks_empty(body: dict[str, Any]) -> bool:
     Bolt acks by itself before running their listener.
     """
     return bool(body.get("command")) or body.get("type") in ("block_actions", "shortcut", "message_action")
+
+
+def edge_acks(body: dict[str, Any]) -> bool:
+    """Whether the HTTP edge answers Slack itself, before any work: what `acks_empty` says, and events (Bolt acks
+    every event with an empty 200 whatever its listener does)."""
+    return acks_empty(body) or body.get("type") == "event_callback"
 
 
 def request_keys(body: dict[str, Any], *, signature: str) -> list[str]:

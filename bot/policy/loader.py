@@ -213,9 +213,16 @@ def _validate(text: str, *, filename: str) -> tuple[Policy | None, list[Problem]
     return (None if problems else policy), sorted(problems, key=lambda p: (p.line, p.message))
 
 
-def parse_policy(text: str, *, filename: str = "<policy>") -> Policy:
-    """Validate policy YAML text; raises PolicyError listing every problem with its line."""
-    return _finish(text.encode("utf-8"), text, filename=filename)
+def parse_policy(text: str, *, filename: str = "<policy>", content_hash: str | None = None) -> Policy:
+    """Validate policy YAML text; raises PolicyError listing every problem with its line.
+
+    `content_hash`: the hash of the file this text was read from, when it was stored (a version read back from the
+    database keeps the identity it was loaded with).
+    """
+    policy = _finish(text.encode("utf-8"), text, filename=filename)
+    if content_hash is not None:
+        policy._content_hash = content_hash
+    return policy
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.common.clock import Clock
 from bot.common.messages import PolicyRefusedNotice
 from bot.policy.document import Policy
-from bot.policy.loader import load_policy, validate_policy_file
+from bot.policy.loader import load_policy, parse_policy, validate_policy_file
 from bot.policy.values import PolicyError, Problem
 from db import queues
 from db import repositories as repo
@@ -69,11 +69,32 @@ class PolicyStore:
             policy, problems = validate_policy_file(self.path)
             if policy is None:
                 return self._refuse(problems, digest)
+            # Stored first: a process following this one (`follow`) finds the version as soon as it is in force.
+            self._remember(policy)
             self._current = policy
             self._refused_hash = ""
-            self._remember(policy)
             log.info("policy %s loaded from %s", policy.version, self.path)
             return ReloadResult("loaded")
+
+    def follow(self, content_hash: str) -> None:
+        """Put in force the version another process of this bot has in force, as stored when it loaded it.
+
+        The listener process follows serve's policy this way (bot/app/listener_process.py): it never reads the file
+        itself, so it can neither disagree with serve nor tell the admins a second time that a file was refused.
+        """
+        if content_hash == self._current.content_hash:
+            return
+        with self._lock:
+            if content_hash == self._current.content_hash:
+                return
+            with self._uow.read() as session:
+                stored = repo.get_policy_version(session=session, content_hash=content_hash)
+            if stored is None:
+                # Not committed yet (serve swaps, then stores): the next request follows it.
+                log.warning("policy %s is not stored yet; keeping version %s", content_hash[:12], self._current.version)
+                return
+            self._current = parse_policy(stored.content, filename=stored.source, content_hash=content_hash)
+            log.info("policy %s followed (stored from %s)", self._current.version, stored.source)
 
     def _refuse(self, problems: list[Problem], digest: str) -> ReloadResult:
         self._refused_hash = digest

@@ -99,11 +99,15 @@ class Outbox:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        # How many times something was queued: a process that queues for another's outbox (serve's listener process)
+        # compares it before and after a request to know whether to wake that one.
+        self.wakes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def wake(self) -> None:
         """Tell the worker something was queued."""
+        self.wakes += 1
         self._wake.set()
 
     def start(self) -> None:

@@ -4,6 +4,7 @@ either process killed with -9 takes the other down with it (a restart then answe
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -127,6 +128,22 @@ def test_serve_killed_takes_its_listener_process_with_it(
     # Its sockets closed with serve: it exits rather than run requests nobody will see answered.
     listener.wait(timeout=30)
     assert not psutil.pid_exists(listener.pid) or listener.status() == psutil.STATUS_ZOMBIE
+
+
+def test_serve_stopped_with_sigterm_answers_what_it_accepted_then_its_listener_process_exits(
+    slack: LocalSlack, database_url: str, served: list[Served], tmp_path: Path
+) -> None:
+    serve = serve_for(slack, database_url, tmp_path / "serve.log")
+    served.append(serve)
+    listener = psutil.Process(serve.listener_pid())
+    acked = [slack.slash_command(TRIAGER, "list", channel_id=TRIAGE_CHANNEL) for _ in range(3)]
+    assert [a.content for a in acked] == [b""] * 3
+    serve.process.terminate()
+    # uvicorn re-raises SIGTERM once it has shut down cleanly.
+    assert serve.process.wait(60) == -signal.SIGTERM, serve.output()
+    assert len(slack.ephemerals(TRIAGER)) == 3  # every acked command was answered before serve stopped
+    listener.wait(timeout=30)  # and the listener process, which ignores SIGTERM, left once serve closed its sockets
+    assert "Application shutdown complete" in serve.output()
 
 
 def test_a_policy_loaded_by_one_process_is_followed_by_another_from_the_database(

@@ -34,6 +34,7 @@ from sqlalchemy import Engine
 
 from bot.app import logs
 from bot.app.admission import ListenerPool
+from bot.app.slack_edge import SlackRequest
 from bot.policy.store import PolicyStore
 from bot.slack.outbox import Outbox
 
@@ -124,12 +125,12 @@ class ListenerProcess:
         log.info("listener process %d started (%d threads)", pid, pool.threads)
         return cls(pid, [Connection(ours.detach()) for ours, _ in pairs], policies=policies, outbox=outbox)
 
-    def dispatch(self, request: BoltRequest) -> BoltResponse:
+    def dispatch(self, request: SlackRequest) -> BoltResponse:
         """Run `request` in the listener process and return Bolt's answer; ListenerGone when it cannot."""
         call = Call(
-            body=request.raw_body,
-            query=dict(request.query),
-            headers=dict(request.headers),
+            body=request.text,
+            query=request.query,
+            headers=request.headers,
             request_id=logs.REQUEST_ID.get(),
             policy_hash=self._policies.current.content_hash,
         )

@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from slack_bolt import BoltRequest
 from slack_bolt.request.internals import parse_body
 
 SIGNATURE_WINDOW_SECONDS = 300
@@ -33,19 +35,41 @@ def slack_signature_problem(headers: Mapping[str, str], body: bytes, *, secret: 
     return None
 
 
-def slack_body_problem(body: bytes, content_type: str | None) -> str | None:
-    """Why a signed body is not something Slack sends (UTF-8 JSON, or a form with an optional JSON payload)."""
+@dataclass(frozen=True)
+class SlackRequest:
+    """A request /slack/events has checked: its text (what Bolt verifies and parses again where it runs), the body
+    as Bolt parses it (what the edge decides by), and the headers and query Bolt reads."""
+
+    text: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    query: dict[str, str]
+
+    def bolt(self) -> BoltRequest:
+        """The request as Bolt's App takes it."""
+        return BoltRequest(body=self.text, query=self.query, headers=dict(self.headers))
+
+
+def read_slack_request(
+    body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+) -> tuple[SlackRequest | None, str | None]:
+    """The request, parsed once, or why a signed body is not something Slack sends (UTF-8 JSON, or a form with an
+    optional JSON payload)."""
+    content_type = headers.get("content-type")
     try:
         text = body.decode("utf-8")
         # Parse as Bolt will, so whatever reaches it parses.
         parsed = parse_body(text, content_type.split(";")[0].strip() if content_type else None)
     except UnicodeDecodeError:
-        return "body is not UTF-8"
+        return None, "body is not UTF-8"
     except ValueError:
-        return "body is not the JSON or form Slack sends"
+        return None, "body is not the JSON or form Slack sends"
     if not isinstance(parsed, dict):
-        return "body is not a JSON object"
-    return shape_problem(parsed)
+        return None, "body is not a JSON object"
+    problem = shape_problem(parsed)
+    if problem is not None:
+        return None, problem
+    return SlackRequest(text=text, body=parsed, headers=dict(headers), query=dict(query)), None
 
 
 # Fields Bolt reads without checking their type (when present), with the type Slack sends them as.

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import and_, bindparam, exists, func, or_
+from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, func, literal_column, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -51,6 +51,14 @@ def enqueue_message(*, session: Session, message: Queueable, now: datetime) -> O
     return row
 
 
+def _written_in(column: str, values: tuple[str, ...]) -> ColumnElement[bool]:
+    """`column IN (...)` with this module's constants written into the SQL, not bound: a partial index with this very
+    condition (ix_outbox_unsent_channel, db/models.py) can serve it, and there is no list to expand at each execution.
+    """
+    assert "'" not in "".join(values)
+    return col(column).in_([literal_column(f"'{value}'") for value in values])
+
+
 def _due_heads_statement(*, by_id: bool) -> SelectOfScalar[OutboxMessage]:
     """The due head of each channel's posts and of each posted message's edits, edits first; by id, locked.
 
@@ -62,14 +70,14 @@ def _due_heads_statement(*, by_id: bool) -> SelectOfScalar[OutboxMessage]:
     # posts; it waits only for its own message's post and earlier edits (so an edit never overtakes either). A card's
     # channel is a channel and a page's a person, so keying by channel and incident keeps the two kinds apart.
     earlier = aliased(OutboxMessage)
-    is_edit = col(OutboxMessage.kind).in_(EDITS)
+    is_edit = _written_in(OutboxMessage.kind, EDITS)
     post_head = and_(
         ~is_edit,
         ~exists().where(
             col(earlier.channel) == col(OutboxMessage.channel),
-            col(earlier.status).in_(UNSENT),
+            _written_in(earlier.status, UNSENT),
             col(earlier.id) < OutboxMessage.id,
-            col(earlier.kind).not_in(EDITS),
+            ~_written_in(earlier.kind, EDITS),
         ),
     )
     edit_head = and_(
@@ -77,13 +85,13 @@ def _due_heads_statement(*, by_id: bool) -> SelectOfScalar[OutboxMessage]:
         ~exists().where(
             col(earlier.channel) == col(OutboxMessage.channel),
             col(earlier.incident_id) == col(OutboxMessage.incident_id),
-            col(earlier.status).in_(UNSENT),
+            _written_in(earlier.status, UNSENT),
             col(earlier.id) < OutboxMessage.id,
-            col(earlier.kind).in_(EDITED),
+            _written_in(earlier.kind, EDITED),
         ),
     )
     statement = select(OutboxMessage).where(
-        col(OutboxMessage.status).in_(UNSENT),
+        _written_in(OutboxMessage.status, UNSENT),
         col(OutboxMessage.next_attempt_at) <= bindparam("now"),
         or_(post_head, edit_head),
     )
@@ -123,44 +131,86 @@ def count_outbox(*, session: Session, status: str) -> int:
     return session.exec(statement).one()
 
 
+# The statements a click and its delivery run, built once like DUE_HEADS: building one costs more than running it.
+# Parameters are named after the functions' arguments.
+_LATER_UNSENT = and_(
+    col(OutboxMessage.incident_id) == bindparam("incident_id"),
+    col(OutboxMessage.channel) == bindparam("channel"),
+    _written_in(OutboxMessage.status, UNSENT),
+    col(OutboxMessage.id) > bindparam("after_id"),
+)
+LATER_CARD_UPDATE = select(OutboxMessage.id).where(_LATER_UNSENT, col(OutboxMessage.kind) == CardUpdate.kind).limit(1)
+LATER_PAGE_UPDATES = select(OutboxMessage).where(_LATER_UNSENT, col(OutboxMessage.kind) == PageUpdate.kind)
+PAGES = (
+    select(OutboxMessage)
+    .where(
+        col(OutboxMessage.incident_id) == bindparam("incident_id"),
+        col(OutboxMessage.kind) == PageDM.kind,
+        col(OutboxMessage.status) != "failed",
+    )
+    .order_by(col(OutboxMessage.id))
+)
+OUTBOX_BY_ID = select(OutboxMessage).where(col(OutboxMessage.id) == bindparam("message_id"))
+PENDING_TIMERS = select(Timer).where(
+    col(Timer.incident_id) == bindparam("incident_id"),
+    col(Timer.status) == "pending",
+    col(Timer.kind).in_(bindparam("kinds", expanding=True)),
+)
+
+
 def later_unsent_card_update(*, session: Session, incident_id: int, channel: str, after_id: int) -> bool:
     """Whether a newer update of the same card is queued (so this one can be skipped)."""
-    statement = select(OutboxMessage.id).where(
-        OutboxMessage.incident_id == incident_id,
-        OutboxMessage.channel == channel,
-        OutboxMessage.kind == CardUpdate.kind,
-        col(OutboxMessage.status).in_(UNSENT),
-        col(OutboxMessage.id) > after_id,
-    )
-    return session.exec(statement.limit(1)).first() is not None
+    params = {"incident_id": incident_id, "channel": channel, "after_id": after_id}
+    return session.exec(LATER_CARD_UPDATE, params=params).first() is not None
 
 
 def list_pages(*, session: Session, incident_id: int) -> Sequence[OutboxMessage]:
     """An incident's page DMs that are sent or still to be sent (a parked one will never be there to edit)."""
-    statement = select(OutboxMessage).where(
-        OutboxMessage.incident_id == incident_id,
-        OutboxMessage.kind == PageDM.kind,
-        OutboxMessage.status != "failed",
-    )
-    return session.exec(statement.order_by(col(OutboxMessage.id))).all()
+    return session.exec(PAGES, params={"incident_id": incident_id}).all()
 
 
 def later_unsent_page_update(*, session: Session, incident_id: int, user: str, page_id: int, after_id: int) -> bool:
     """Whether a newer edit of the same page DM is queued (so this one can be skipped)."""
-    statement = select(OutboxMessage).where(
-        OutboxMessage.incident_id == incident_id,
-        OutboxMessage.channel == user,
-        OutboxMessage.kind == PageUpdate.kind,
-        col(OutboxMessage.status).in_(UNSENT),
-        col(OutboxMessage.id) > after_id,
-    )
+    params = {"incident_id": incident_id, "channel": user, "after_id": after_id}
     # A person paged twice for one incident has two page DMs: the page a row edits is in its payload.
-    return any(int(row.payload.get("page", 0)) == page_id for row in session.exec(statement).all())
+    return any(
+        int(row.payload.get("page", 0)) == page_id for row in session.exec(LATER_PAGE_UPDATES, params=params).all()
+    )
 
 
 def get_outbox(*, session: Session, message_id: int) -> OutboxMessage | None:
     """One outbox message by id."""
-    return session.get(OutboxMessage, message_id)
+    return session.exec(OUTBOX_BY_ID, params={"message_id": message_id}).first()
+
+
+# Marking a delivered message: one UPDATE, without loading the row into the session first.
+MARK_SKIPPED = (
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id) == bindparam("message_id"))
+    .values(status="sent", sent_at=bindparam("at"), last_error=bindparam("error"))
+)
+MARK_SENT = MARK_SKIPPED.values(
+    outcome_unknown=False, slack_channel=bindparam("slack_channel_id"), slack_ts=bindparam("ts")
+)
+
+
+def mark_sent(
+    *, session: Session, message_id: int, at: datetime, slack_channel: str | None, slack_ts: str | None
+) -> None:
+    """Record that Slack took a claimed message: where it is (a post's channel and ts), and that nothing is unknown."""
+    params = {"message_id": message_id, "at": at, "error": "", "slack_channel_id": slack_channel, "ts": slack_ts}
+    _update_one(session, MARK_SENT, params)
+
+
+def mark_skipped(*, session: Session, message_id: int, at: datetime, reason: str) -> None:
+    """Record that a claimed message needed no call (a newer edit superseded it, say), and why."""
+    _update_one(session, MARK_SKIPPED, {"message_id": message_id, "at": at, "error": reason})
+
+
+def _update_one(session: Session, statement: Update, params: dict[str, Any]) -> None:
+    # Through the connection: a plain UPDATE, not the ORM's bulk update, which would look for the row in the session.
+    result = session.connection().execute(statement, params)
+    assert result.rowcount == 1, f"outbox message {params['message_id']} is gone"
 
 
 def add_timer(
@@ -174,9 +224,7 @@ def add_timer(
 
 def cancel_timers(*, session: Session, incident_id: int, kinds: Sequence[str]) -> int:
     """Cancel an incident's pending timers of these kinds; returns how many."""
-    timers = session.exec(
-        select(Timer).where(Timer.incident_id == incident_id, Timer.status == "pending", col(Timer.kind).in_(kinds))
-    ).all()
+    timers = session.exec(PENDING_TIMERS, params={"incident_id": incident_id, "kinds": list(kinds)}).all()
     for timer in timers:
         timer.status = "cancelled"
     return len(timers)

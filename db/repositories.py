@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, TextClause, and_, cast, func, or_, text
+from sqlalchemy import Text, TextClause, and_, bindparam, cast, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -39,12 +39,34 @@ def add_incident(*, session: Session, incident: Incident) -> Incident:
     return incident
 
 
+# Statements every click and card edit runs, built once with bind parameters (as db/queues.py DUE_HEADS): building
+# one and its cache key costs more than SQLite takes to run it. Parameters are named after the functions' arguments.
+_INCIDENT = select(Incident).where(col(Incident.id) == bindparam("incident_id"))
+INCIDENT_BY_ID = {False: _INCIDENT, True: _INCIDENT.with_for_update()}
+# Locks the incident's row: appends to its timeline's hash chain take turns.
+LOCK_INCIDENT = select(Incident.id).where(col(Incident.id) == bindparam("incident_id")).with_for_update()
+LAST_ENTRY = (
+    select(TimelineEntry.seq, TimelineEntry.hash)
+    .where(col(TimelineEntry.incident_id) == bindparam("incident_id"))
+    .order_by(col(TimelineEntry.seq).desc())
+    .limit(1)
+)
+TIMELINE = (
+    select(TimelineEntry)
+    .where(col(TimelineEntry.incident_id) == bindparam("incident_id"))
+    .order_by(col(TimelineEntry.id))
+)
+ENTRY_BY_ID = select(TimelineEntry).where(col(TimelineEntry.id) == bindparam("entry_id"))
+DEADLINES = (
+    select(IncidentDeadline)
+    .where(col(IncidentDeadline.incident_id) == bindparam("incident_id"))
+    .order_by(col(IncidentDeadline.due_at), col(IncidentDeadline.id))
+)
+
+
 def get_incident(*, session: Session, incident_id: int, for_update: bool = False) -> Incident | None:
     """One incident by id; `for_update` locks the row until the transaction ends (PostgreSQL)."""
-    statement = select(Incident).where(Incident.id == incident_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return session.exec(statement).first()
+    return session.exec(INCIDENT_BY_ID[for_update], params={"incident_id": incident_id}).first()
 
 
 def list_incidents(*, session: Session, scope: str, user: str | None = None, limit: int = 50) -> Sequence[Incident]:
@@ -91,13 +113,8 @@ def append_timeline(
     """Add one timeline entry, chained to the incident's previous entry by its hash; entries are never edited."""
     # The incident's row lock serialises appends to one chain across replicas (SQLite's BEGIN IMMEDIATE already
     # does); callers that change the incident hold it already, so this takes no lock they did not have.
-    session.exec(select(Incident.id).where(Incident.id == incident_id).with_for_update()).first()
-    last = session.exec(
-        select(TimelineEntry.seq, TimelineEntry.hash)
-        .where(TimelineEntry.incident_id == incident_id)
-        .order_by(col(TimelineEntry.seq).desc())
-        .limit(1)
-    ).first()
+    session.exec(LOCK_INCIDENT, params={"incident_id": incident_id}).first()
+    last = session.exec(LAST_ENTRY, params={"incident_id": incident_id}).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, audit_chain.GENESIS)
     fields = audit_chain.entry_fields(
         incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, before=before, after=after, note=note
@@ -138,13 +155,12 @@ def list_audit_entries(
 
 def list_timeline(*, session: Session, incident_id: int) -> Sequence[TimelineEntry]:
     """An incident's timeline, oldest first."""
-    statement = select(TimelineEntry).where(TimelineEntry.incident_id == incident_id).order_by(col(TimelineEntry.id))
-    return session.exec(statement).all()
+    return session.exec(TIMELINE, params={"incident_id": incident_id}).all()
 
 
 def get_timeline_entry(*, session: Session, entry_id: int) -> TimelineEntry | None:
     """One timeline entry by id."""
-    return session.get(TimelineEntry, entry_id)
+    return session.exec(ENTRY_BY_ID, params={"entry_id": entry_id}).first()
 
 
 def add_deadline(*, session: Session, deadline: IncidentDeadline) -> IncidentDeadline:
@@ -155,12 +171,7 @@ def add_deadline(*, session: Session, deadline: IncidentDeadline) -> IncidentDea
 
 def list_deadlines(*, session: Session, incident_id: int) -> Sequence[IncidentDeadline]:
     """An incident's deadline clocks, soonest first."""
-    statement = (
-        select(IncidentDeadline)
-        .where(IncidentDeadline.incident_id == incident_id)
-        .order_by(col(IncidentDeadline.due_at), col(IncidentDeadline.id))
-    )
-    return session.exec(statement).all()
+    return session.exec(DEADLINES, params={"incident_id": incident_id}).all()
 
 
 def list_running_deadlines(*, session: Session, limit: int = 20) -> Sequence[IncidentDeadline]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -16,7 +17,7 @@ from bot.policy.schedules import Deadline
 from bot.policy.triage import Decision
 from db import queues
 from db import repositories as repo
-from db.models import DedupClaim, Incident, IncidentDeadline, TimelineEntry
+from db.models import DedupClaim, Incident, IncidentDeadline, OutboxMessage, TimelineEntry
 
 TRACKED = ("status", "severity", "assignee", "escalation_level", "category", "level", "paged", "snoozed_until")
 SYSTEM_ACTOR = "tripwire"
@@ -78,10 +79,18 @@ def _clicked(via: ResponseUrl | None, channel: str | None, ts: str | None, now: 
     return {"response_url": via.url, "clicked_at": now}
 
 
-def enqueue_page_updates(session: Session, incident: Incident, *, now: datetime, actor: str, action: Action) -> None:
-    """Queue an edit of each page DM of the incident (sent, or still to be sent) to say what was done and by whom."""
+def enqueue_page_updates(
+    session: Session,
+    incident: Incident,
+    pages: Sequence[OutboxMessage],
+    *,
+    now: datetime,
+    actor: str,
+    action: Action,
+) -> None:
+    """Queue an edit of each of the incident's page DMs (`queues.list_pages`) to say what was done and by whom."""
     assert incident.id is not None
-    for page in queues.list_pages(session=session, incident_id=incident.id):
+    for page in pages:
         assert page.id is not None
         update = PageUpdate(
             incident_id=incident.id,
@@ -129,14 +138,17 @@ def record(
         note=note,
     )
     session.flush()
+    # Looked up before this change's own rows are queued (none of them is a page): the look-up then has nothing to
+    # flush first, and those rows go in together at commit.
+    pages = queues.list_pages(session=session, incident_id=incident.id) if PAGE_NEWS.intersection(changed) else ()
     if thread:
         assert entry.id is not None
         line = ThreadLine(incident_id=incident.id, channel=incident.channel_id or "", timeline_entry_id=entry.id)
         queues.enqueue_message(session=session, message=line, now=now)
     if changed:
         enqueue_card_update(session, incident, now, by_person=actor != SYSTEM_ACTOR, via=via)
-    if PAGE_NEWS.intersection(changed):
-        enqueue_page_updates(session, incident, now=now, actor=actor, action=action)
+    if pages:
+        enqueue_page_updates(session, incident, pages, now=now, actor=actor, action=action)
     return entry
 
 

@@ -363,11 +363,12 @@ class IncidentService:
             incident = self._load(session, incident_id, for_update=True)
             before = snapshot(incident)
             incident.status = next_status(action, Status(incident.status), incident.ref)
+            # Before `apply`, whose queries may flush the row: then it is written once, not twice.
+            incident.updated_at = now
             if apply is not None:
                 apply(session, incident, now)
             if claim is not None:
                 settle_claim(claim, incident)
-            incident.updated_at = now
             record(session, incident, now=now, actor=actor, action=action, before=before, note=note, via=via)
         self._on_commit()
         return incident

@@ -294,9 +294,7 @@ class Outbox:
             channel, unknown, since = message.channel, message.outcome_unknown, message.first_attempt_at
         if skipped is not None:
             with self._uow() as session:
-                message = queues.get_outbox(session=session, message_id=message_id)
-                assert message is not None
-                message.status, message.sent_at, message.last_error = "sent", self._clock(), skipped
+                queues.mark_skipped(session=session, message_id=message_id, at=self._clock(), reason=skipped)
             return
         response: dict[str, Any] | None = None
         if call.method == "chat.postMessage":
@@ -316,13 +314,17 @@ class Outbox:
                 "outbox message %s was posted before its answer was lost; adopting ts %s", message_id, response["ts"]
             )
         with self._uow() as session:
-            message = queues.get_outbox(session=session, message_id=message_id)
-            assert message is not None
-            message.status, message.sent_at, message.last_error = "sent", self._clock(), ""
-            message.outcome_unknown = False
-            message.slack_channel = _text(response.get("channel"))
-            message.slack_ts = _text(response.get("ts"))
+            queues.mark_sent(
+                session=session,
+                message_id=message_id,
+                at=self._clock(),
+                slack_channel=_text(response.get("channel")),
+                slack_ts=_text(response.get("ts")),
+            )
             if route.record is not None:
+                # Read only for the kinds that keep something of Slack's answer (a card's channel and ts, say).
+                message = queues.get_outbox(session=session, message_id=message_id)
+                assert message is not None
                 route.record(session, message, response)
 
     def _look_for(self, call: SlackCall, message_id: int, since: datetime, *, channel: str) -> dict[str, Any] | None:

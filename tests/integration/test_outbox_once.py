@@ -10,9 +10,11 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from bot.app.asgi import Tripwire
@@ -24,6 +26,8 @@ from bot.slack.outbox import LEASE as OUTBOX_LEASE
 from bot.slack.outbox import Outbox
 from db import queues
 from db import repositories as repo
+from db.engine import UnitOfWork, make_engine
+from db.migrate import upgrade
 from db.models import Incident, OutboxMessage
 from localslack import LocalSlack
 from tests.conftest import (
@@ -258,6 +262,32 @@ def test_a_head_another_replica_claims_between_look_and_claim_is_left_out(bot: T
     with bot.uow() as session:
         assert [row.id for row in queues.due_outbox_heads(session=session, now=now, limit=2, ids=looked)] == [other]
         assert queues.due_outbox_heads(session=session, now=now, limit=2, ids=[second]) == []
+
+
+@pytest.mark.parametrize("by_id", [pytest.param(False, id="look"), pytest.param(True, id="claim")])
+def test_outbox_heads_are_found_by_the_unsent_index_on_sqlite(tmp_path: Path, by_id: bool) -> None:
+    """Each lane's earlier unsent messages are read from the partial index of unsent messages, not scanned for: the
+    statement writes the unsent statuses in, as the index's condition does (SQLite's plan; PostgreSQL plans by
+    statistics)."""
+    engine = make_engine(f"sqlite:///{tmp_path}/plan.db")
+    upgrade(engine)
+    captured: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        captured.append((args[2], args[3]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with UnitOfWork(engine).read() as session:
+            queues.due_outbox_heads(session=session, now=datetime.now(UTC), limit=50, ids=[1, 2] if by_id else None)
+        ((sql, params),) = [c for c in captured if "outbox_message" in c[0]]
+        with engine.connect() as connection:
+            plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        engine.dispose()
+    lanes = [step for step in plan if step.startswith("SEARCH outbox_message_1")]
+    assert len(lanes) == 2 and all("USING INDEX ix_outbox_unsent_channel (channel=? AND id<?)" in s for s in lanes)
 
 
 # ---------------------------------------------------------------- refused for good

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, func, literal_column, or_, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, case, exists, func, literal_column, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -95,8 +95,10 @@ def _due_heads_statement(*, by_id: bool) -> SelectOfScalar[OutboxMessage]:
         col(OutboxMessage.next_attempt_at) <= bindparam("now"),
         or_(post_head, edit_head),
     )
-    # Edits first: they are what a person waits to see, and a page of paced post heads must not hide them.
-    statement = statement.order_by(~is_edit, col(OutboxMessage.id)).limit(bindparam("limit"))
+    # Card edits first, then page-DM edits, then posts: a card edit is what a person who clicked is watching, and a
+    # look's page of paced heads (page-DM edits wait for chat.update's quota, posts for their channel) must not hide it.
+    rank = case((col(OutboxMessage.kind) == literal_column(f"'{CardUpdate.kind}'"), 0), (is_edit, 1), else_=2)
+    statement = statement.order_by(rank, col(OutboxMessage.id)).limit(bindparam("limit"))
     if not by_id:
         return statement  # a look, in a read-only transaction (where PostgreSQL allows no row locks)
     # The claim: what another replica holds is skipped, not waited for.

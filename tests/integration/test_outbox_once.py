@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from bot.app.asgi import Tripwire
 from bot.app.wiring import slack_clients
 from bot.common.clock import ManualClock
-from bot.common.messages import CardPost, CardUpdate, ParkedNotice, ThreadLine
+from bot.common.messages import CardPost, CardUpdate, PageUpdate, ParkedNotice, ThreadLine
 from bot.incidents.lifecycle import validate_draft
 from bot.slack.outbox import LEASE as OUTBOX_LEASE
 from bot.slack.outbox import Outbox
@@ -262,6 +262,22 @@ def test_a_head_another_replica_claims_between_look_and_claim_is_left_out(bot: T
     with bot.uow() as session:
         assert [row.id for row in queues.due_outbox_heads(session=session, now=now, limit=2, ids=looked)] == [other]
         assert queues.due_outbox_heads(session=session, now=now, limit=2, ids=[second]) == []
+
+
+def test_a_card_edit_is_in_the_look_ahead_of_a_page_of_page_dm_edits(bot: Tripwire) -> None:
+    """Page-DM edits wait for chat.update's quota; a page of them queued first must not hide a click's card edit from
+    the outbox's look (at most `limit` heads), which then only finds it once they have drained."""
+    now = datetime(2000, 1, 1, tzinfo=UTC)
+    with bot.uow() as session:
+        session.add_all(
+            OutboxMessage(kind=PageUpdate.kind, channel=f"U{n:04d}", created_at=now, next_attempt_at=now)
+            for n in range(60)
+        )
+        session.add(OutboxMessage(kind=CardUpdate.kind, channel="C0TRIAGE", created_at=now, next_attempt_at=now))
+    with bot.uow.read() as session:
+        look = queues.due_outbox_heads(session=session, now=now, limit=50)
+    assert len(look) == 50
+    assert look[0].kind == CardUpdate.kind and [m.kind for m in look[1:]] == [PageUpdate.kind] * 49
 
 
 @pytest.mark.parametrize("by_id", [pytest.param(False, id="look"), pytest.param(True, id="claim")])

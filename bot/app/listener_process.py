@@ -40,10 +40,6 @@ from bot.slack.outbox import Outbox
 
 log = logging.getLogger(__name__)
 DEFAULT_SWITCH_INTERVAL = 0.005
-# The listener process's scheduling priority below serve's (Linux nice). A flood of 4,000 signed commands from wrk over
-# 50 connections on 100,000 incidents, 2 shared cores, three runs each: ack p99 152 / 188 / 164 ms at 0, 98 / 83 / 74
-# ms at 10.
-NICENESS = 10
 
 
 class ListenerGone(RuntimeError):
@@ -181,8 +177,6 @@ def serve_calls(bolt: App, pool: ListenerPool, policies: PolicyStore, outbox: Ou
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # No thread here answers Slack's acks: Python's usual 5 ms turns, not serve's 1 ms (fewer switches, more work).
     sys.setswitchinterval(DEFAULT_SWITCH_INTERVAL)
-    # When the two compete for a core, the edge goes first: an ack cannot wait, the work behind it can.
-    os.nice(NICENESS)
     threads = [
         threading.Thread(target=answer_calls, args=(bolt, pool, policies, outbox, end), name=f"tripwire-listener_{n}")
         for n, end in enumerate(ends)

@@ -27,8 +27,8 @@ from tests.conftest import BOT_TOKEN, TRIAGE_CHANNEL, TRIAGER, open_bot
 from tests.integration import test_outbox_once
 from tests.integration.test_idempotency import resend
 from tests.integration.test_incident_lifecycle import card_text, file_incident, timeline
-from tests.integration.test_outbox_once import start_serve
 from tests.support.environment import wait_until
+from tests.support.serve import start_serve
 
 ACK = ActionId.ACKNOWLEDGE.value
 
@@ -277,7 +277,7 @@ def test_kill_nine_mid_replace_then_restart_leaves_one_acknowledged_card(
         [edit] = card_edits(seeded)
         assert CardUpdate.from_row(edit).response_url is not None
         hold = slack.hold("response_url")
-        serve.append(start_serve(slack, database_url, tmp_path / "first.log"))
+        serve.append(start_serve(slack, database_url, tmp_path / "first.log").process)
         assert hold.reached.wait(60), (tmp_path / "first.log").read_text()[-3000:]
         serve[0].kill()
         serve[0].wait(timeout=30)
@@ -288,7 +288,7 @@ def test_kill_nine_mid_replace_then_restart_leaves_one_acknowledged_card(
             lapsed = queues.get_outbox(session=session, message_id=in_flight.id or 0)
             assert lapsed is not None
             lapsed.next_attempt_at = lapsed.created_at  # the dead process's lease, run out
-        serve.append(start_serve(slack, database_url, tmp_path / "second.log"))
+        serve.append(start_serve(slack, database_url, tmp_path / "second.log").process)
         wait_until(lambda: card_edits(seeded)[0].status == "sent", 60, "the card edit after the restart")
     assert shows_acknowledged(slack, card.ts)
     # Sent again whole (the replace, or chat.update after it), never posted again: one card in the channel.

@@ -4,9 +4,7 @@ answers 503, and concurrent crossings still open one incident per dedup key. On 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +22,7 @@ from db import repositories
 from db.engine import make_engine
 from db.models import EvalResult, Incident
 from localslack import LocalSlack
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, TEST_POLICY
-from tests.support.environment import free_port, wait_until
+from tests.support.serve import start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "webhook-secret-for-tests"
@@ -69,38 +66,11 @@ def count(url: str, model: type[EvalResult] | type[Incident]) -> int:
 @pytest.fixture
 def served(slack: LocalSlack, database_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`tripwire serve` on a known port, with its log; killed at the end if still running."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_URL": database_url,
-        "TRIPWIRE_POLICY": str(TEST_POLICY),
-        "TRIPWIRE_TRIAGE_CHANNEL": "C0TRIAGE",
-        "TRIPWIRE_CHANNEL_INTERVAL": "0",
-        "TRIPWIRE_WEBHOOK_SECRET": SECRET,
-    }
-    command = [sys.executable, "-m", "bot.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            return httpx.get(url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    serve = start_serve(slack, database_url, tmp_path / "serve.log", TRIPWIRE_WEBHOOK_SECRET=SECRET)
     try:
-        wait_until(healthy, 60, "tripwire serve to answer")
-        yield process, url
+        yield serve.process, serve.url
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)
+        serve.stop()
 
 
 def test_every_answered_request_survives_kill_nine_right_after(

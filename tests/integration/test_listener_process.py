@@ -4,12 +4,12 @@ either process killed with -9 takes the other down with it (a restart then answe
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
 from sqlmodel import Session, select
 
@@ -23,7 +23,7 @@ from tests.conftest import REPORTER, TEST_POLICY, TRIAGE_CHANNEL, TRIAGER
 from tests.integration.test_click_response_url import shows_acknowledged
 from tests.integration.test_incident_lifecycle import FORM, card_text
 from tests.support.environment import wait_until
-from tests.support.serve import Served, start_serve
+from tests.support.serve import Served, parent_of, running, start_serve, wait_gone
 
 pytestmark = pytest.mark.e2e
 
@@ -43,11 +43,20 @@ def serve_for(slack: LocalSlack, database_url: str, log: Path) -> Served:
     return one
 
 
-def rows(database_url: str, model: type[Incident] | type[TimelineEntry]) -> list[Incident] | list[TimelineEntry]:
+def incidents(database_url: str) -> list[Incident]:
     engine = make_engine(database_url)
     try:
         with Session(engine) as session:
-            return list(session.exec(select(model)).all())
+            return list(session.exec(select(Incident)).all())
+    finally:
+        engine.dispose()
+
+
+def timeline(database_url: str) -> list[TimelineEntry]:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return list(session.exec(select(TimelineEntry)).all())
     finally:
         engine.dispose()
 
@@ -60,11 +69,11 @@ def file_through_the_form(slack: LocalSlack, database_url: str) -> Incident:
     values = {block_id: {"value": value} for block_id, value in FORM.items()}
     submitted = slack.submit_view(REPORTER, view.id, values)
     assert submitted.status_code == 200, submitted.text
-    [incident] = rows(database_url, Incident)
+    [incident] = incidents(database_url)
     # The form's answer (its next view) was Bolt's ack in the other process, carried back through serve.
     [confirmation] = slack.open_views(REPORTER)
     assert f"INC-{incident.id}* is filed" in card_text(confirmation)
-    assert isinstance(incident, Incident) and incident.title == FORM["title"]
+    assert incident.title == FORM["title"]
     return incident
 
 
@@ -73,8 +82,8 @@ def test_forms_clicks_and_commands_are_answered_from_the_listener_process(
 ) -> None:
     serve = serve_for(slack, database_url, tmp_path / "serve.log")
     served.append(serve)
-    listener = psutil.Process(serve.listener_pid())
-    assert listener.pid != serve.process.pid and listener.ppid() == serve.process.pid
+    listener = serve.listener_pid()
+    assert listener != serve.process.pid and parent_of(listener) == serve.process.pid
 
     incident = file_through_the_form(slack, database_url)
     # serve's outbox posts the card the listener process queued (it is woken by the answer, not by a poll).
@@ -88,8 +97,7 @@ def test_forms_clicks_and_commands_are_answered_from_the_listener_process(
         )
     assert [(c.status_code, c.content) for c in clicks] == [(200, b"")] * 5
     wait_until(lambda: shows_acknowledged(slack, card.ts), 30, "the card to show the acknowledgement")
-    entries = rows(database_url, TimelineEntry)
-    acks = [e for e in entries if isinstance(e, TimelineEntry) and e.action == "acknowledge"]
+    acks = [e for e in timeline(database_url) if e.action == "acknowledge"]
     assert len(acks) == 1 and acks[0].incident_id == incident.id and acks[0].actor == TRIAGER
 
     # A command: acked empty by serve, answered through its response_url by the listener process.
@@ -104,15 +112,15 @@ def test_a_listener_process_killed_stops_serve_and_a_restart_answers(
 ) -> None:
     first = serve_for(slack, database_url, tmp_path / "first.log")
     served.append(first)
-    listener = psutil.Process(first.listener_pid())
-    listener.kill()
+    listener = first.listener_pid()
+    os.kill(listener, signal.SIGKILL)
     # Crash-only: serve notices at once, stops as on SIGTERM, and says why in its exit.
     assert first.process.wait(60) == 1, first.output()
-    assert f"the listener process {listener.pid} killed by signal 9; stopping" in first.output()
+    assert f"the listener process {listener} killed by signal 9; stopping" in first.output()
 
     second = serve_for(slack, database_url, tmp_path / "second.log")
     served.append(second)
-    assert second.listener_pid() != listener.pid
+    assert second.listener_pid() != listener
     assert slack.slash_command(TRIAGER, "list", channel_id=TRIAGE_CHANNEL).status_code == 200
     wait_until(lambda: bool(slack.ephemerals(TRIAGER)), 30, "the restarted listener process's answer")
 
@@ -122,12 +130,12 @@ def test_serve_killed_takes_its_listener_process_with_it(
 ) -> None:
     serve = serve_for(slack, database_url, tmp_path / "serve.log")
     served.append(serve)
-    listener = psutil.Process(serve.listener_pid())
+    listener = serve.listener_pid()
+    assert running(listener)
     serve.process.kill()
     serve.process.wait(30)
     # Its sockets closed with serve: it exits rather than run requests nobody will see answered.
-    listener.wait(timeout=30)
-    assert not psutil.pid_exists(listener.pid) or listener.status() == psutil.STATUS_ZOMBIE
+    wait_gone(listener, 30)
 
 
 def test_serve_stopped_with_sigterm_answers_what_it_accepted_then_its_listener_process_exits(
@@ -135,14 +143,14 @@ def test_serve_stopped_with_sigterm_answers_what_it_accepted_then_its_listener_p
 ) -> None:
     serve = serve_for(slack, database_url, tmp_path / "serve.log")
     served.append(serve)
-    listener = psutil.Process(serve.listener_pid())
+    listener = serve.listener_pid()
     acked = [slack.slash_command(TRIAGER, "list", channel_id=TRIAGE_CHANNEL) for _ in range(3)]
     assert [a.content for a in acked] == [b""] * 3
     serve.process.terminate()
     # uvicorn re-raises SIGTERM once it has shut down cleanly.
     assert serve.process.wait(60) == -signal.SIGTERM, serve.output()
     assert len(slack.ephemerals(TRIAGER)) == 3  # every acked command was answered before serve stopped
-    listener.wait(timeout=30)  # and the listener process, which ignores SIGTERM, left once serve closed its sockets
+    wait_gone(listener, 30)  # and the listener process, which ignores SIGTERM, left once serve closed its sockets
     assert "Application shutdown complete" in serve.output()
 
 

@@ -3,9 +3,7 @@ message Slack refuses is parked, tells the admins, and blocks nothing. On SQLite
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,12 +34,11 @@ from tests.conftest import (
     GENERAL,
     ONCALL,
     REPORTER,
-    SIGNING_SECRET,
-    TEST_POLICY,
     make_settings,
     open_bot,
 )
-from tests.support.environment import free_port, wait_until
+from tests.support.environment import wait_until
+from tests.support.serve import start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -347,22 +344,6 @@ def serve() -> Iterator[list[subprocess.Popen[bytes]]]:
             process.wait(timeout=30)
 
 
-def start_serve(slack: LocalSlack, database_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_URL": database_url,
-        "TRIPWIRE_POLICY": str(TEST_POLICY),
-        "TRIPWIRE_TRIAGE_CHANNEL": "C0TRIAGE",
-        "TRIPWIRE_CHANNEL_INTERVAL": "0",
-    }
-    command = [sys.executable, "-m", "bot.app.cli", "serve", "--host", "127.0.0.1", "--port", str(free_port())]
-    with log.open("w") as output:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-
-
 def test_kill_nine_mid_post_then_restart_posts_each_card_once(
     slack: LocalSlack, database_url: str, serve: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
@@ -371,7 +352,7 @@ def test_kill_nine_mid_post_then_restart_posts_each_card_once(
         cards = rows(seeded, CardPost.kind)
         channel = cards[0].channel
         hold = slack.hold("chat.postMessage", channel=channel)
-        serve.append(start_serve(slack, database_url, tmp_path / "first.log"))
+        serve.append(start_serve(slack, database_url, tmp_path / "first.log").process)
         assert hold.reached.wait(60), (tmp_path / "first.log").read_text()[-3000:]
         assert len(slack.messages(channel)) == 1  # Slack took the first card; its answer never reaches the bot
         serve[0].kill()
@@ -383,7 +364,7 @@ def test_kill_nine_mid_post_then_restart_posts_each_card_once(
             lapsed = queues.get_outbox(session=session, message_id=in_flight.id or 0)
             assert lapsed is not None
             lapsed.next_attempt_at = lapsed.created_at
-        serve.append(start_serve(slack, database_url, tmp_path / "second.log"))
+        serve.append(start_serve(slack, database_url, tmp_path / "second.log").process)
         wait_until(
             lambda: all(row.status == "sent" for row in rows(seeded, CardPost.kind)),
             60,

@@ -28,8 +28,8 @@ from localslack.state import Call
 from tests.conftest import BOT_TOKEN, GENERAL, ONCALL, REPORTER, TRIAGE_CHANNEL, TRIAGER, open_bot
 from tests.integration import test_outbox_once
 from tests.integration.test_incident_lifecycle import card_text, file_incident
-from tests.integration.test_outbox_once import start_serve
 from tests.support.environment import wait_until
+from tests.support.serve import start_serve
 
 BACKLOG = 8
 # `tripwire serve` subprocesses, stopped at the end (the fixture of the exactly-once tests).
@@ -320,7 +320,7 @@ def test_kill_nine_mid_edit_blocks_no_posts_and_the_edit_is_sent_again(
         channel = incident(seeded, filed.id or 0).channel_id or ""
         update_card(seeded, system_clock, filed.id or 0, channel)
         hold = slack.hold("chat.update")
-        serve.append(start_serve(slack, database_url, tmp_path / "first.log"))
+        serve.append(start_serve(slack, database_url, tmp_path / "first.log").process)
         assert hold.reached.wait(60), (tmp_path / "first.log").read_text()[-3000:]
         serve[0].kill()
         serve[0].wait(timeout=30)
@@ -328,7 +328,7 @@ def test_kill_nine_mid_edit_blocks_no_posts_and_the_edit_is_sent_again(
         [in_flight] = rows(seeded, CardUpdate.kind)
         assert in_flight.status == "sending"
         queue(seeded, channel, "p1", "p2")
-        serve.append(start_serve(slack, database_url, tmp_path / "second.log"))
+        serve.append(start_serve(slack, database_url, tmp_path / "second.log").process)
         # The edit's lease has not run out: its card waits, the channel's posts do not.
         wait_until(lambda: posted(slack, channel)[-2:] == ["p1", "p2"], 60, "the posts behind a stuck edit")
         assert len(slack.calls_to("chat.update")) == 1

@@ -44,6 +44,26 @@ class Served:
             self.process.wait(30)
 
 
+def parent_of(pid: int) -> int:
+    """The parent's pid of a running process (Linux /proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def running(pid: int) -> bool:
+    """Whether the process is there and not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pid: int, timeout: float) -> None:
+    """Wait until the process has exited."""
+    wait_until(lambda: not running(pid), timeout, f"process {pid} to exit")
+
+
 def start_serve(slack: LocalSlack, database_url: str, log: Path, **env: str) -> Served:
     """Start `tripwire serve` on a free port with the test policy and wait until it answers /healthz."""
     port = free_port()

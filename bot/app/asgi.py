@@ -48,8 +48,9 @@ class SlackEdge:
     or, under `tripwire serve`, the listener process (bot/app/listener_process.py) that runs the same app beside it.
     """
 
-    def __init__(self, bolt: OnceApp, *, process_before_response: bool) -> None:
+    def __init__(self, bolt: OnceApp, *, command: str, process_before_response: bool) -> None:
         self.pool = bolt.listeners
+        self._command = command
         self.dispatch: Callable[[SlackRequest], BoltResponse] = lambda request: bolt.dispatch(request.bolt())
         self._answer_first = not process_before_response
 
@@ -60,12 +61,13 @@ class SlackEdge:
     async def handle(self, request: SlackRequest) -> Response:
         """Answer at once when the answer says nothing but "received" (the work is queued); else the listener's."""
         body = request.body
-        if self._answer_first and body.get("command"):
+        # Only the bot's own command: another (a misconfigured app) goes to Bolt, which answers it 404 where it is seen.
+        if self._answer_first and body.get("command") == self._command:
             # Refused at once, visibly, when the pool could not answer the command in time (never a drop).
             if not self.pool.submit_command(self._run_answered, request):
                 return Response(BUSY_BODY, media_type="application/json")
             return Response(status_code=200)
-        if self._answer_first and edge_acks(body):
+        if self._answer_first and not body.get("command") and edge_acks(body):
             self.pool.submit_dispatch(self._run_answered, request)
             return Response(status_code=200)
         # A form's ack carries its fate (errors, the next view): the listener runs first, off the event loop.
@@ -107,7 +109,7 @@ def create_app(
     logs.install_request_ids()
     core = build_core(settings, clock=clock, client=client)
     bolt = build_bolt(core)
-    edge = SlackEdge(bolt, process_before_response=settings.process_before_response)
+    edge = SlackEdge(bolt, command=settings.command, process_before_response=settings.process_before_response)
     registry = metrics.build_registry(
         uow=core.uow, timers=core.timers, policies=core.policies, commands_shed=lambda: bolt.listeners.shed
     )

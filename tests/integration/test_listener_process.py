@@ -9,6 +9,7 @@ import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlmodel import Session, select
@@ -26,6 +27,7 @@ from tests.support.environment import wait_until
 from tests.support.serve import Served, parent_of, running, start_serve, wait_gone
 
 pytestmark = pytest.mark.e2e
+Row = TypeVar("Row", Incident, TimelineEntry)
 
 
 @pytest.fixture
@@ -43,20 +45,12 @@ def serve_for(slack: LocalSlack, database_url: str, log: Path) -> Served:
     return one
 
 
-def incidents(database_url: str) -> list[Incident]:
+def stored(database_url: str, model: type[Row]) -> list[Row]:
+    """Every row of a table, read by a connection of the test's own."""
     engine = make_engine(database_url)
     try:
         with Session(engine) as session:
-            return list(session.exec(select(Incident)).all())
-    finally:
-        engine.dispose()
-
-
-def timeline(database_url: str) -> list[TimelineEntry]:
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            return list(session.exec(select(TimelineEntry)).all())
+            return list(session.exec(select(model)).all())
     finally:
         engine.dispose()
 
@@ -69,7 +63,7 @@ def file_through_the_form(slack: LocalSlack, database_url: str) -> Incident:
     values = {block_id: {"value": value} for block_id, value in FORM.items()}
     submitted = slack.submit_view(REPORTER, view.id, values)
     assert submitted.status_code == 200, submitted.text
-    [incident] = incidents(database_url)
+    [incident] = stored(database_url, Incident)
     # The form's answer (its next view) was Bolt's ack in the other process, carried back through serve.
     [confirmation] = slack.open_views(REPORTER)
     assert f"INC-{incident.id}* is filed" in card_text(confirmation)
@@ -97,7 +91,7 @@ def test_forms_clicks_and_commands_are_answered_from_the_listener_process(
         )
     assert [(c.status_code, c.content) for c in clicks] == [(200, b"")] * 5
     wait_until(lambda: shows_acknowledged(slack, card.ts), 30, "the card to show the acknowledgement")
-    acks = [e for e in timeline(database_url) if e.action == "acknowledge"]
+    acks = [e for e in stored(database_url, TimelineEntry) if e.action == "acknowledge"]
     assert len(acks) == 1 and acks[0].incident_id == incident.id and acks[0].actor == TRIAGER
 
     # A command: acked empty by serve, answered through its response_url by the listener process.

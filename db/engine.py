@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,6 +109,91 @@ class WriterBusy(TimeoutError):
     """A writing unit of work waited longer than SQLite's busy timeout for the other writers in this process."""
 
 
+class WriterLock:
+    """One writer at a time on a SQLite file, queued rather than polled: threads on a lock, processes on a file lock.
+
+    SQLite has one writer at a time, and its busy handler polls with sleeps of up to 100 ms: under contention a waiting
+    writer sleeps past the moment the lock frees, and one (the outbox) can starve for seconds. Here a writer first
+    takes this process's lock, then an exclusive flock on `<database>-writer`, which the kernel hands to the next
+    process the moment it is let go (`tripwire serve` and its listener process write to one file). SQLite's own lock
+    still decides; a process that does not take this one (the sqlite3 shell, say) is waited for by polling, as before.
+    A process that dies drops its flock with its files; one that hangs holding it holds SQLite's lock too.
+    """
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.RLock()
+        self._path = f"{database}-writer" if database and database != ":memory:" else None
+        self._depth = 0
+        self._fd: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the write turn (reentrant within a thread)."""
+        # As long as SQLite's own busy timeout: a writer stuck that long fails as it did before, rather than hang.
+        if not self._threads.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise WriterBusy(f"another writer held the database for over {WRITER_WAIT_SECONDS} s")
+        try:
+            self._depth += 1
+            fd = self._file() if self._depth == 1 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without the GIL until the other process lets go
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _file(self) -> int | None:
+        if self._path is not None and self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._fd
+
+    def forked(self) -> None:
+        """In a child just forked: nothing of the parent's turn is the child's. A thread that held the turn is not
+        in the child, and a flock belongs to the open file the two share, so the child opens one of its own (the
+        inherited one is closed, so the parent's lock does not outlive the parent in the child)."""
+        self._threads = threading.RLock()
+        self._depth = 0
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+# Weak: a lock (and its open file) goes with the last unit of work on its file (tests open hundreds of files).
+_WRITER_LOCKS: weakref.WeakValueDictionary[str, WriterLock] = weakref.WeakValueDictionary()
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _forked() -> None:
+    global _WRITER_LOCKS_GUARD
+    _WRITER_LOCKS_GUARD = threading.Lock()
+    for lock in list(_WRITER_LOCKS.values()):
+        lock.forked()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def writer_lock(engine: Engine) -> WriterLock | None:
+    """The process's writer lock for a SQLite engine's file (one per file, whatever the engines); None elsewhere."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    key = os.path.abspath(database) if database and database != ":memory:" else f"memory:{id(engine)}"
+    with _WRITER_LOCKS_GUARD:
+        lock = _WRITER_LOCKS.get(key)
+        if lock is None:
+            lock = _WRITER_LOCKS[key] = WriterLock(None if key.startswith("memory:") else key)
+        return lock
+
+
 class UnitOfWork:
     """Opens one transaction per use; it commits on a clean exit and rolls back on an exception.
 
@@ -116,23 +204,15 @@ class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._reader = engine.execution_options(**{READ_ONLY: True})
-        # SQLite has one writer at a time, and its busy handler polls with sleeps of up to 100 ms: under contention
-        # a waiting writer sleeps past the moment the lock frees, and one (the outbox) can starve for seconds. Writers
-        # in this process queue on a lock instead, which wakes the next at once (other processes still poll).
-        self._writers = threading.RLock() if engine.dialect.name == "sqlite" else None
+        self._writers = writer_lock(engine)
 
     @contextmanager
     def _one_writer(self) -> Iterator[None]:
         if self._writers is None:
             yield
             return
-        # As long as SQLite's own busy timeout: a writer stuck that long fails as it did before, rather than hang.
-        if not self._writers.acquire(timeout=WRITER_WAIT_SECONDS):
-            raise WriterBusy(f"another writer held the database for over {WRITER_WAIT_SECONDS} s")
-        try:
+        with self._writers.held():
             yield
-        finally:
-            self._writers.release()
 
     @contextmanager
     def __call__(self) -> Iterator[Session]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,11 @@ SERIES_LIMIT = 500
 BATCH = 500
 # How many results stored here but not yet triaged the worker remembers the verdicts of (about 100 bytes each).
 JUDGED_LIMIT = 100_000
+# Under a steady stream of results the worker starts a pass at most this often, so each pass takes more rows: a pass
+# costs a write transaction and a trend update per metric and model family whatever its size, and every write
+# transaction is a turn the ingest's group commit waits for (SQLite has one writer). After a quiet spell it starts at
+# once.
+PASS_SPACING = 0.1
 # A result that fails triage on its own waits this long before the next try (the error is logged each time).
 SET_ASIDE = timedelta(minutes=10)
 
@@ -167,11 +173,15 @@ class TriageWorker:
             self._isolate()
 
     def _run(self) -> None:
+        last = float("-inf")
         while not self._stop.is_set():
             # The timeout picks up other replicas' rows and what a crashed process left behind.
             self._wake.wait(self._poll)
+            # Woken soon after the last pass: more rows are on their way; take them together (stop cuts this short).
+            self._stop.wait(max(0.0, last + PASS_SPACING - time.monotonic()))
             self._wake.clear()
             self.work()
+            last = time.monotonic()
 
     def _isolate(self) -> None:
         # One result that cannot be triaged must not hold back every result behind it: alone, it is set aside

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -257,3 +258,30 @@ def test_the_background_worker_triages_what_the_fast_path_stored(tripwire: Tripw
     finally:
         tripwire.stop_background()
     assert all(row.triaged_at is not None for row in rows(tripwire))
+
+
+def test_a_stream_of_stored_batches_is_triaged_in_passes_spaced_apart(
+    tripwire: Tripwire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every commit wakes the worker; under a stream it must not start a pass (a write transaction, trend updates) per
+    # commit, or the group commit waits behind it. At most one pass starts per PASS_SPACING, and none is lost.
+    passes: list[float] = []
+    run_once = tripwire.triage.run_once
+
+    def counted(limit: int = worker_module.BATCH) -> Any:
+        passes.append(time.monotonic())
+        return run_once(limit)
+
+    monkeypatch.setattr(tripwire.triage, "run_once", counted)
+    tripwire.start_background()
+    try:
+        started = time.monotonic()
+        for k in range(30):
+            store(tripwire, [crossing(k % 3, f"stream-{k}")])
+        stored = time.monotonic()
+        wait_until(lambda: all(row.triaged_at is not None for row in rows(tripwire)), 30, "the worker to triage all")
+    finally:
+        tripwire.stop_background()
+    during = [at for at in passes if started <= at <= stored]
+    assert len(during) <= (stored - started) / worker_module.PASS_SPACING + 2, (len(during), stored - started)
+    assert_triaged_once(tripwire, keys=3, per_key=10)

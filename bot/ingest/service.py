@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.common.clock import Clock
 from bot.incidents.service import IncidentService
@@ -18,6 +21,8 @@ from bot.policy.triage import Decision, Result, model_family
 from db import repositories as repo
 from db import triage_queue
 from db.engine import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 # How long a request that triages its own results holds them before the background worker may take them.
 LEASE = timedelta(seconds=60)
@@ -34,6 +39,8 @@ class IngestOutcome:
     unmatched: int = 0
     # None until the caller waited for triage (the fast path answers before the worker has run).
     incidents: list[str] | None = None
+    # Asked to wait for triage, but the database failed it: the results are stored and the worker triages them later.
+    triage_deferred: bool = False
     # The ids of the results this batch stored, for the caller to triage them itself.
     stored_ids: list[int] = field(default_factory=list, repr=False)
 
@@ -47,6 +54,8 @@ class IngestOutcome:
         }
         if self.incidents is not None:
             body["incidents"] = self.incidents
+        if self.triage_deferred:
+            body["triage_deferred"] = True
         return body
 
 
@@ -113,8 +122,17 @@ class IngestService:
         return answer
 
     def finish(self, outcome: IngestOutcome) -> IngestOutcome:
-        """Triage the results a held `submit` stored, in this thread; the outcome then names the incidents."""
-        triaged = self._worker.triage(outcome.stored_ids)
+        """Triage the results a held `submit` stored, in this thread; the outcome then names the incidents.
+
+        The results are stored whatever happens here: if the database fails the triage, the answer says triage was
+        deferred (no incidents named) and the worker takes them when their lease runs out.
+        """
+        try:
+            triaged = self._worker.triage(outcome.stored_ids)
+        except SQLAlchemyError:
+            log.exception("triage of %d stored results failed; the worker takes them later", len(outcome.stored_ids))
+            outcome.triage_deferred = True
+            return outcome
         outcome.incidents = triaged.incidents
         return outcome
 

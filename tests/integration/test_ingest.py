@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
 from bot.app.asgi import Tripwire
@@ -508,3 +509,29 @@ def test_a_storm_of_one_family_does_not_hold_back_another_familys_crossing(bot: 
         assert storm_ids == sorted(storm_ids) and len(storm_ids) == 4
         everything = triage_queue.claim_untriaged_rows(session=session, now=bot.ingest.now(), limit=100)
         assert len(everything) == 31
+
+
+def test_a_waited_for_triage_the_database_fails_is_deferred_not_a_500(
+    hooks: str, bot: Tripwire, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(ids: object) -> object:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(bot.triage, "triage", failing)
+    response = post_signed(hooks + "/hooks/eval?wait=1", json.dumps(result(value=0.61)).encode())
+    # Stored (a retry would be a duplicate), so not a 5xx: the answer says triage was deferred and names no incident.
+    assert response.status_code == 202
+    assert response.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "near_misses": 0,
+        "unmatched": 0,
+        "triage_deferred": True,
+    }
+    assert stored(bot) == 1 and incidents(bot) == []
+    monkeypatch.undo()
+    assert bot.triage.drain() == 0  # held for the request that stored it ...
+    clock.advance(seconds=61)  # ... whose lease runs out: the worker takes it
+    assert bot.triage.drain() == 1
+    [incident] = incidents(bot)
+    assert incident.result_count == 1

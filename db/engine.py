@@ -6,7 +6,7 @@ import fcntl
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,22 @@ class UnitOfWork:
             # A repeated request stops here, before its effect; a first one claims its keys in this transaction.
             claim_pending(session)
             yield session
+
+    def apply_each(self, changes: Sequence[Callable[[Session], None]]) -> list[Exception | None]:
+        """Make several independent changes in one writing transaction (one commit), each in a savepoint of its own:
+        one that raises is undone alone. Per change, its error or None; raises if the transaction itself fails (then
+        none was made)."""
+        errors: list[Exception | None] = []
+        with self() as session:
+            for change in changes:
+                try:
+                    with session.begin_nested():
+                        change(session)
+                except Exception as exc:  # the caller hands it to whoever asked for this change
+                    errors.append(exc)
+                else:
+                    errors.append(None)
+        return errors
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -8,14 +8,12 @@ it was newly stored, None if already stored (by an earlier request, or by an ear
 from __future__ import annotations
 
 import logging
-import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.common.group import GroupWriter, Pending
 from db import repositories as repo
 from db.engine import UnitOfWork
 
@@ -29,12 +27,6 @@ STATEMENT_ROWS = 100
 
 class StoreFailed(Exception):
     """The database refused or could not take a batch; nothing of it was stored (the sender should retry)."""
-
-
-@dataclass
-class _Request:
-    rows: Sequence[Row]
-    future: Future[list[int | None]]
 
 
 def identity(row: Row) -> tuple[str, ...]:
@@ -55,71 +47,32 @@ class GroupCommitter:
     ) -> None:
         self._uow = uow
         self._on_commit = on_commit
-        self._max_rows = max_rows
-        self._idle = idle_seconds
-        self._pending: deque[_Request] = deque()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
+        # Whole requests only (a request's answer needs all its rows), up to max_rows a turn.
+        self._writer: GroupWriter[Sequence[Row], list[int | None]] = GroupWriter(
+            write=self._commit, name="group-commit", size=len, max_size=max_rows, idle_seconds=idle_seconds
+        )
 
     def submit(self, rows: Sequence[Row]) -> Future[list[int | None]]:
         """Queue rows for the next group; the future holds, per row, its new id (None: stored before)."""
-        future: Future[list[int | None]] = Future()
         if not rows:
+            future: Future[list[int | None]] = Future()
             future.set_result([])
             return future
-        with self._cond:
-            self._pending.append(_Request(rows, future))
-            # The writer exits when idle (no thread left behind by a bot that is never stopped): start one again.
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-        return future
+        return self._writer.submit(rows)
 
     def stop(self) -> None:
         """Wait until everything queued so far is committed and the writer has exited."""
-        with self._cond:
-            thread = self._thread
-            # The writer leaves once the queue is empty rather than after idling.
-            self._stopping = True
-            self._cond.notify()
-        if thread is not None:
-            thread.join()
-        with self._cond:
-            self._stopping = False
+        self._writer.stop()
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._pending and not self._stopping:
-                    self._cond.wait(self._idle)
-                if not self._pending:
-                    # Under the lock: a submit after this sees no thread and starts one.
-                    self._thread = None
-                    return
-                group = self._take()
-            self._commit(group)
-
-    def _take(self) -> list[_Request]:
-        # Whole requests only (a request's answer needs all its rows); at least one, however large.
-        group = [self._pending.popleft()]
-        size = len(group[0].rows)
-        while self._pending and size + len(self._pending[0].rows) <= self._max_rows:
-            request = self._pending.popleft()
-            size += len(request.rows)
-            group.append(request)
-        return group
-
-    def _commit(self, group: list[_Request]) -> None:
+    def _commit(self, group: list[Pending[Sequence[Row], list[int | None]]]) -> None:
         # A request whose caller went away (cancelled) is stored all the same, but not answered.
         for request in group:
             request.future.set_running_or_notify_cancel()
         # Each row's identity, worked out once: it both picks the first of each and finds that row's new id.
-        keys = [[identity(row) for row in request.rows] for request in group]
+        keys = [[identity(row) for row in request.item] for request in group]
         first: dict[tuple[str, ...], Row] = {}
         for request, request_keys in zip(group, keys, strict=True):
-            for key, row in zip(request_keys, request.rows, strict=True):
+            for key, row in zip(request_keys, request.item, strict=True):
                 first.setdefault(key, row)
         try:
             with self._uow() as session:

@@ -2,7 +2,8 @@
 with one in flight, card edits beside them at once; paced to Slack's limits per method (bot/slack/pacing.py), retried
 while Slack is slow or down, looked for (never blindly repeated) when an answer was lost, and parked with a word to
 the admins when Slack refuses them for good. A card edit a click asked for goes through that click's response_url,
-outside chat.update's quota, and by chat.update when the response_url does not take it."""
+outside chat.update's quota, and by chat.update when the response_url does not take it. What became of each message is
+written by bot/slack/outcomes.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -19,10 +20,11 @@ from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot.common.clock import Clock, system_clock
-from bot.common.messages import CardUpdate, PageUpdate, ParkedNotice
+from bot.common.messages import CardUpdate, PageUpdate
 from bot.slack.calls import CALLS, Outgoing, Park, Skip, SlackCall, WorkspaceUrl
-from bot.slack.failures import Retry, backoff, request
+from bot.slack.failures import Retry, request
 from bot.slack.lookup import find_posted, tagged
+from bot.slack.outcomes import Outcomes
 from bot.slack.pacing import EDIT_RESERVE, RESPOND, UPLOAD, Pacer
 from bot.slack.respond import FallBack, post_response
 from db import queues
@@ -90,7 +92,6 @@ class Outbox:
         self._pacer = Pacer(clock=lambda: clock().timestamp(), post_interval=channel_interval)
         self._batch = batch
         self._workers = workers
-        self._admins = admins
         # Read at each render, like the admins: a card drawn after a policy reload offers what the new policy allows.
         self._snooze_forbidden = snooze_forbidden
         # Learned once (auth.test), outside any transaction: permalinks in messages cost no call of their own.
@@ -104,6 +105,7 @@ class Outbox:
         self.wakes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._outcomes = Outcomes(uow=uow, clock=clock, admins=admins, group=workers)
 
     def wake(self) -> None:
         """Tell the worker something was queued."""
@@ -128,6 +130,7 @@ class Outbox:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        self._outcomes.stop()
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -258,13 +261,13 @@ class Outbox:
         try:
             self._deliver(message_id)
         except Retry as exc:
-            self._reschedule(message_id, str(exc), exc.delay, unknown=exc.unknown)
+            self._outcomes.reschedule(message_id, str(exc), exc.delay, unknown=exc.unknown)
             return PassResult(retried=1, errors=[str(exc)])
         except FallBack as exc:
-            self._fall_back(message_id, str(exc), unknown=exc.unknown)
+            self._outcomes.fall_back(message_id, str(exc), unknown=exc.unknown)
             return PassResult(retried=1, errors=[str(exc)])
         except Park as exc:
-            self._park(message_id, str(exc))
+            self._outcomes.park(message_id, str(exc))
             log.error("outbox message %s parked: %s", message_id, exc)
             return PassResult(failed=1, errors=[str(exc)])
         return PassResult(sent=1)
@@ -293,8 +296,12 @@ class Outbox:
                 skipped = str(exc)
             channel, unknown, since = message.channel, message.outcome_unknown, message.first_attempt_at
         if skipped is not None:
-            with self._uow() as session:
-                queues.mark_skipped(session=session, message_id=message_id, at=self._clock(), reason=skipped)
+            reason = skipped
+            self._outcomes.record(
+                lambda session: queues.mark_skipped(
+                    session=session, message_id=message_id, at=self._clock(), reason=reason
+                )
+            )
             return
         response: dict[str, Any] | None = None
         if call.method == "chat.postMessage":
@@ -313,19 +320,23 @@ class Outbox:
             log.warning(
                 "outbox message %s was posted before its answer was lost; adopting ts %s", message_id, response["ts"]
             )
-        with self._uow() as session:
+        answer = response
+
+        def record(session: Session) -> None:
             queues.mark_sent(
                 session=session,
                 message_id=message_id,
                 at=self._clock(),
-                slack_channel=_text(response.get("channel")),
-                slack_ts=_text(response.get("ts")),
+                slack_channel=_text(answer.get("channel")),
+                slack_ts=_text(answer.get("ts")),
             )
             if route.record is not None:
                 # Read only for the kinds that keep something of Slack's answer (a card's channel and ts, say).
                 message = queues.get_outbox(session=session, message_id=message_id)
                 assert message is not None
-                route.record(session, message, response)
+                route.record(session, message, answer)
+
+        self._outcomes.record(record)
 
     def _look_for(self, call: SlackCall, message_id: int, since: datetime, *, channel: str) -> dict[str, Any] | None:
         """The post's answer rebuilt from the channel, if an earlier attempt did post it."""
@@ -354,54 +365,6 @@ class Outbox:
             self._pacer.rate_limited(refused, channel, seconds)
 
         return request(method, send, rate_limited=closed)
-
-    def _reschedule(self, message_id: int, error: str, delay: float, *, unknown: bool) -> None:
-        with self._uow() as session:
-            message = queues.get_outbox(session=session, message_id=message_id)
-            assert message is not None
-            if delay <= 0:
-                delay = backoff(message.attempts)
-            message.status = "pending"
-            message.next_attempt_at = self._clock() + timedelta(seconds=delay)
-            message.last_error = error
-            message.outcome_unknown = unknown
-
-    def _fall_back(self, message_id: int, error: str, *, unknown: bool) -> None:
-        """Send a card edit whose response_url did not take it by chat.update (paced, in the card's edit lane)."""
-        with self._uow() as session:
-            message = queues.get_outbox(session=session, message_id=message_id)
-            assert message is not None
-            card = CardUpdate.from_row(message)
-            message.payload = replace(card, response_url=None, clicked_at=None).payload()
-            # Not a blind repeat: neither a replace nor chat.update posts anything, and both write the whole card as it
-            # is at delivery. Should a replace whose answer was lost have landed, chat.update writes the same card (or a
-            # newer one) over it, and one card stays. The row keeps its place in the edit lane, so no later edit of the
-            # card overtakes it; after an unknown outcome it waits the usual backoff, which leaves a late replace time
-            # to land before chat.update writes over it.
-            delay = backoff(message.attempts) if unknown else 0
-            message.status = "pending"
-            message.next_attempt_at = self._clock() + timedelta(seconds=delay)
-            message.last_error = error
-            message.outcome_unknown = False
-        log.info("outbox message %s goes by chat.update: %s", message_id, error)
-
-    def _park(self, message_id: int, error: str) -> None:
-        """Mark the message failed and, in the same transaction, queue one notice to each admin."""
-        with self._uow() as session:
-            message = queues.get_outbox(session=session, message_id=message_id)
-            assert message is not None
-            message.status, message.last_error, message.sent_at = "failed", error, None
-            if message.kind == ParkedNotice.kind:
-                return  # a notice about a notice that cannot be delivered would never end
-            for admin in self._admins():
-                notice = ParkedNotice(
-                    admin=admin,
-                    outbox_id=message_id,
-                    message_kind=message.kind,
-                    message_channel=message.channel,
-                    error=error,
-                )
-                queues.enqueue_message(session=session, message=notice, now=self._clock())
 
 
 def _text(value: Any) -> str | None:

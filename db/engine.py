@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import weakref
@@ -15,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 from db.idempotency import claim_pending
+
+log = logging.getLogger(__name__)
 
 # The execution option that marks a read-only unit of work's connection (see `UnitOfWork.read`).
 READ_ONLY = "tripwire_read_only"
@@ -148,7 +151,13 @@ class WriterLock:
 
     def _file(self) -> int | None:
         if self._path is not None and self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                # A folder this process may not write to: writers of other processes are waited for by SQLite's
+                # polling, as without this lock; the database itself is no less safe.
+                log.warning("no writer lock file %s (%s); other processes' writers are polled for", self._path, exc)
+                self._path = None
         return self._fd
 
     def forked(self) -> None:

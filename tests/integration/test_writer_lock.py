@@ -167,3 +167,19 @@ def test_writers_of_two_processes_and_many_threads_lose_no_update(sqlite_file: t
         assert run.returncode == 0
     with uow.read() as session:
         assert session.execute(text("SELECT n FROM counter WHERE id = 1")).scalar_one() == 2 * 4 * 25
+
+
+def test_a_folder_without_room_for_the_lock_file_still_writes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The lock file's name taken by a folder: it cannot be opened, so writers fall back to SQLite's own waiting.
+    path = tmp_path / "blocked.db"
+    (tmp_path / "blocked.db-writer").mkdir()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        uow = UnitOfWork(engine)
+        with uow() as session:
+            session.execute(text("CREATE TABLE mark (id INTEGER PRIMARY KEY, who TEXT NOT NULL)"))
+            session.execute(text("INSERT INTO mark (who) VALUES ('written')"))
+        assert marks(uow) == ["written"]
+        assert "no writer lock file" in caplog.text
+    finally:
+        engine.dispose()

@@ -296,12 +296,7 @@ class Outbox:
                 skipped = str(exc)
             channel, unknown, since = message.channel, message.outcome_unknown, message.first_attempt_at
         if skipped is not None:
-            reason = skipped
-            self._outcomes.record(
-                lambda session: queues.mark_skipped(
-                    session=session, message_id=message_id, at=self._clock(), reason=reason
-                )
-            )
+            self._outcomes.skipped(message_id, skipped)
             return
         response: dict[str, Any] | None = None
         if call.method == "chat.postMessage":
@@ -320,23 +315,7 @@ class Outbox:
             log.warning(
                 "outbox message %s was posted before its answer was lost; adopting ts %s", message_id, response["ts"]
             )
-        answer = response
-
-        def record(session: Session) -> None:
-            queues.mark_sent(
-                session=session,
-                message_id=message_id,
-                at=self._clock(),
-                slack_channel=_text(answer.get("channel")),
-                slack_ts=_text(answer.get("ts")),
-            )
-            if route.record is not None:
-                # Read only for the kinds that keep something of Slack's answer (a card's channel and ts, say).
-                message = queues.get_outbox(session=session, message_id=message_id)
-                assert message is not None
-                route.record(session, message, answer)
-
-        self._outcomes.record(record)
+        self._outcomes.sent(message_id, response, route.record)
 
     def _look_for(self, call: SlackCall, message_id: int, since: datetime, *, channel: str) -> dict[str, Any] | None:
         """The post's answer rebuilt from the channel, if an earlier attempt did post it."""
@@ -365,10 +344,6 @@ class Outbox:
             self._pacer.rate_limited(refused, channel, seconds)
 
         return request(method, send, rate_limited=closed)
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value else None
 
 
 __all__ = ["LEASE", "FallBack", "Outbox", "PassResult", "Retry"]

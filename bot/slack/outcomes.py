@@ -7,23 +7,26 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session
 
 from bot.common.clock import Clock
 from bot.common.group import GroupWriter, Pending
 from bot.common.messages import CardUpdate, ParkedNotice
+from bot.slack.calls import Record
 from bot.slack.failures import backoff
 from db import queues
 from db.engine import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-Record = Callable[[Session], None]
+# One outcome's writes, made in a transaction shared with others'.
+Change = Callable[[Session], None]
 
 
 class Outcomes:
-    """Writes the outbox's outcomes; `record` shares one transaction between the deliveries that finish together."""
+    """Writes the outbox's outcomes; `sent` and `skipped` share a transaction among deliveries that end together."""
 
     def __init__(self, *, uow: UnitOfWork, clock: Clock, admins: Callable[[], Sequence[str]], group: int) -> None:
         self._uow = uow
@@ -31,20 +34,45 @@ class Outcomes:
         self._admins = admins
         # A burst of clicks is three calls each, and SQLite has one writer, for whom the clicks' own transactions and
         # the outbox's claims wait too: outcomes that come in together take one turn of the write lock, one commit.
-        self._writer: GroupWriter[Record, None] = GroupWriter(
+        self._writer: GroupWriter[Change, None] = GroupWriter(
             write=self._write, name="tripwire-outbox-record", max_size=group
         )
 
-    def record(self, record: Record) -> None:
-        """Write a delivery's outcome (in a savepoint of its own: one that fails fails alone) and return once it is
-        committed."""
-        self._writer.submit(record).result()
+    def sent(self, message_id: int, response: dict[str, Any], keep: Record | None) -> None:
+        """Slack took the message: where it is (a post's channel and ts) and, for kinds that keep something of Slack's
+        answer (a card's channel and ts, say), `keep` in the same transaction. Returns once committed."""
+
+        def change(session: Session) -> None:
+            queues.mark_sent(
+                session=session,
+                message_id=message_id,
+                at=self._clock(),
+                slack_channel=_text(response.get("channel")),
+                slack_ts=_text(response.get("ts")),
+            )
+            if keep is not None:
+                message = queues.get_outbox(session=session, message_id=message_id)
+                assert message is not None
+                keep(session, message, response)
+
+        self._shared(change)
+
+    def skipped(self, message_id: int, reason: str) -> None:
+        """The message needed no call (a newer edit superseded it, say), and why. Returns once committed."""
+        self._shared(
+            lambda session: queues.mark_skipped(session=session, message_id=message_id, at=self._clock(), reason=reason)
+        )
+
+    def _shared(self, change: Change) -> None:
+        # In a transaction shared with other deliveries' outcomes, in a savepoint of its own (one that fails, fails
+        # alone); back once committed.
+        self._writer.submit(change).result()
 
     def stop(self) -> None:
         """Write what is queued, then let the writer thread go."""
         self._writer.stop()
 
-    def _write(self, group: list[Pending[Record, None]]) -> None:
+    def _write(self, group: list[Pending[Change, None]]) -> None:
         try:
             errors = self._uow.apply_each([pending.item for pending in group])
         except Exception as exc:  # the transaction failed: nothing of the group was written
@@ -107,4 +135,8 @@ class Outcomes:
                 queues.enqueue_message(session=session, message=notice, now=self._clock())
 
 
-__all__ = ["Outcomes", "Record"]
+def _text(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+__all__ = ["Change", "Outcomes"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import ColumnElement, Update, and_, bindparam, case, exists, func, literal_column, or_, update
@@ -21,6 +21,9 @@ UNSENT = ("pending", "sending")
 # Edits of a message already posted (a card, a page DM), and the posts and edits each waits for: its own message's.
 EDITS = (CardUpdate.kind, PageUpdate.kind)
 EDITED = (CardPost.kind, CardUpdate.kind, PageDM.kind, PageUpdate.kind)
+# How long a claim on a message holds: longer than any one Slack call takes (the outbox's client times out sooner).
+# A claim that runs out means its holder died mid-call; the message is then claimed again, its outcome unknown.
+CLAIM_LEASE = timedelta(seconds=60)
 
 
 class Queueable(Protocol):
@@ -37,16 +40,22 @@ class Queueable(Protocol):
     def payload(self) -> dict[str, Any]: ...
 
 
-def enqueue_message(*, session: Session, message: Queueable, now: datetime) -> OutboxMessage:
-    """Queue a typed message for Slack in the caller's transaction."""
+def enqueue_message(*, session: Session, message: Queueable, now: datetime, claimed: bool = False) -> OutboxMessage:
+    """Queue a typed message for Slack in the caller's transaction.
+
+    `claimed`: the message is claimed for its first attempt by the transaction that queues it, for this process to
+    send once it commits (Outbox.express); no outbox worker takes it unless the claim runs out (CLAIM_LEASE).
+    """
     row = OutboxMessage(
         kind=message.kind,
         channel=message.channel,
         incident_id=message.incident_id,
         payload=message.payload(),
         created_at=now,
-        next_attempt_at=now,
+        next_attempt_at=now + CLAIM_LEASE if claimed else now,
     )
+    if claimed:
+        row.status, row.attempts, row.first_attempt_at = "sending", 1, now
     session.add(row)
     return row
 
@@ -158,6 +167,26 @@ PENDING_TIMERS = select(Timer).where(
     col(Timer.status) == "pending",
     col(Timer.kind).in_(bindparam("kinds", expanding=True)),
 )
+
+
+# Whether a message's post or an edit of it is still unsent (keyed like the edit lane of _due_heads_statement).
+UNSENT_OF_MESSAGE = (
+    select(OutboxMessage.id)
+    .where(
+        col(OutboxMessage.incident_id) == bindparam("incident_id"),
+        col(OutboxMessage.channel) == bindparam("channel"),
+        _written_in(OutboxMessage.status, UNSENT),
+        _written_in(OutboxMessage.kind, EDITED),
+    )
+    .limit(1)
+)
+
+
+def edit_lane_clear(*, session: Session, incident_id: int, channel: str) -> bool:
+    """Whether a new edit of the incident's message in `channel` would be its lane's head: nothing it must wait for
+    (the message's post, an earlier edit) is still unsent."""
+    params = {"incident_id": incident_id, "channel": channel}
+    return session.exec(UNSENT_OF_MESSAGE, params=params).first() is None
 
 
 def later_unsent_card_update(*, session: Session, incident_id: int, channel: str, after_id: int) -> bool:

@@ -128,7 +128,12 @@ def build_core(settings: Settings, *, clock: Clock = system_clock, client: WebCl
         snooze_forbidden=lambda: policies.current.snooze.forbidden_levels,
     )
     incidents = IncidentService(
-        uow=uow, clock=clock, policies=policies, triage_channel=settings.triage_channel, on_commit=outbox.wake
+        uow=uow,
+        clock=clock,
+        policies=policies,
+        triage_channel=settings.triage_channel,
+        on_commit=outbox.wake,
+        express=outbox.express,
     )
     triage = TriageWorker(
         uow=uow,

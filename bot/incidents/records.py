@@ -45,30 +45,37 @@ def snapshot(incident: Incident) -> dict[str, Any]:
 
 
 def enqueue_card_update(
-    session: Session, incident: Incident, now: datetime, *, by_person: bool = False, via: ResponseUrl | None = None
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    *,
+    by_person: bool = False,
+    via: ResponseUrl | None = None,
+    express: list[OutboxMessage] | None = None,
 ) -> None:
     """Queue an in-place edit of the card (and of its redacted copy for a restricted incident).
 
     `by_person`: a person's action asked for it, so the outbox sends it ahead of the bot's own edits.
     `via`: the response_url of the click that asked for it; the edit of the copy that was clicked carries it.
+    `express`: given, the edit of the clicked copy is claimed for the caller to send itself once this transaction
+    commits (and added to the list), unless an earlier post or edit of that card is still unsent: it must not overtake
+    those, so it then waits in the card's edit lane like any other.
     """
     assert incident.id is not None
-    card = CardUpdate(
-        incident_id=incident.id,
-        channel=incident.channel_id or "",
-        by_person=by_person,
-        **_clicked(via, incident.channel_id, incident.card_ts, now),
-    )
-    queues.enqueue_message(session=session, message=card, now=now)
+    copies = [(incident.channel_id or "", incident.card_ts, False)]
     if incident.redacted_channel_id:
-        redacted = CardUpdate(
-            incident_id=incident.id,
-            channel=incident.redacted_channel_id,
-            redacted=True,
-            by_person=by_person,
-            **_clicked(via, incident.redacted_channel_id, incident.redacted_ts, now),
+        copies.append((incident.redacted_channel_id, incident.redacted_ts, True))
+    for channel, ts, redacted in copies:
+        clicked = _clicked(via, channel, ts, now)
+        claimed = (
+            express is not None
+            and bool(clicked)
+            and queues.edit_lane_clear(session=session, incident_id=incident.id, channel=channel)
         )
-        queues.enqueue_message(session=session, message=redacted, now=now)
+        card = CardUpdate(incident_id=incident.id, channel=channel, redacted=redacted, by_person=by_person, **clicked)
+        row = queues.enqueue_message(session=session, message=card, now=now, claimed=claimed)
+        if claimed and express is not None:
+            express.append(row)
 
 
 def _clicked(via: ResponseUrl | None, channel: str | None, ts: str | None, now: datetime) -> dict[str, Any]:
@@ -117,12 +124,13 @@ def record(
     thread: bool = True,
     details: dict[str, Any] | None = None,
     via: ResponseUrl | None = None,
+    express: list[OutboxMessage] | None = None,
 ) -> TimelineEntry:
     """Append the timeline entry for a change and queue its thread line and card edit.
 
     `details` goes into the entry's `after` beside the changed fields: what the thread line needs to say more
     than the note can (a deadline's due time, rendered in each reader's zone). `via`: the response_url of the click
-    that made the change, which the card's edit may go through.
+    that made the change, which the card's edit may go through; `express`, see `enqueue_card_update`.
     """
     assert incident.id is not None
     after = snapshot(incident)
@@ -146,7 +154,7 @@ def record(
         line = ThreadLine(incident_id=incident.id, channel=incident.channel_id or "", timeline_entry_id=entry.id)
         queues.enqueue_message(session=session, message=line, now=now)
     if changed:
-        enqueue_card_update(session, incident, now, by_person=actor != SYSTEM_ACTOR, via=via)
+        enqueue_card_update(session, incident, now, by_person=actor != SYSTEM_ACTOR, via=via, express=express)
     if pages:
         enqueue_page_updates(session, incident, pages, now=now, actor=actor, action=action)
     return entry

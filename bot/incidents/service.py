@@ -32,7 +32,7 @@ from bot.policy.values import format_duration
 from db import queues
 from db import repositories as repo
 from db.engine import UnitOfWork
-from db.models import EvalResult, Incident, IncidentDeadline
+from db.models import EvalResult, Incident, IncidentDeadline, OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,16 @@ class IncidentService:
         policies: PolicyStore,
         triage_channel: str,
         on_commit: Callable[[], None] = lambda: None,
+        express: Callable[[Sequence[int]], None] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._policies = policies
         self._triage_channel = triage_channel
         self._on_commit = on_commit
+        # Given (the outbox's express), a click's own card edit is claimed as it is queued and sent from the clicking
+        # thread as soon as the change commits, without waiting for the outbox to wake, look and claim it.
+        self._express = express
 
     @property
     def policy(self) -> Policy:
@@ -355,6 +359,7 @@ class IncidentService:
                 incident_id=incident_id, actor=actor, action=action, allowed=policy.permissions.get(action, ())
             )
         now = self._clock()
+        express: list[OutboxMessage] | None = [] if self._express is not None and via is not None else None
         with self._uow() as session:
             # The claim row before the incident row, the order ingestion locks them in, so the two never deadlock.
             claim = (
@@ -369,6 +374,18 @@ class IncidentService:
                 apply(session, incident, now)
             if claim is not None:
                 settle_claim(claim, incident)
-            record(session, incident, now=now, actor=actor, action=action, before=before, note=note, via=via)
+            record(
+                session,
+                incident,
+                now=now,
+                actor=actor,
+                action=action,
+                before=before,
+                note=note,
+                via=via,
+                express=express,
+            )
+        if express and self._express is not None:
+            self._express([row.id for row in express if row.id is not None])
         self._on_commit()
         return incident

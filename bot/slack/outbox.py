@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -34,7 +34,6 @@ from db.models import OutboxMessage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LEASE = timedelta(seconds=60)
 WORKERS = 8
 # With nothing to do the loop looks again this often: for retries coming due and rows other replicas queued (a row
 # this process queues wakes it at once).
@@ -233,7 +232,7 @@ class Outbox:
                 if message.first_attempt_at is None:
                     message.first_attempt_at = self._wall()
                 message.status = "sending"
-                message.next_attempt_at = now + LEASE
+                message.next_attempt_at = now + queues.CLAIM_LEASE
                 message.attempts += 1
                 claimed.append(message.id)
         return claimed, paced
@@ -255,6 +254,19 @@ class Outbox:
             # it needs none of Slack's limits, and it must not hold the newer one (perhaps a click's) behind pacing.
             return 0.0
         return wait
+
+    def express(self, message_ids: Sequence[int]) -> None:
+        """Deliver, in this thread, messages claimed by the transaction that queued them (a click's card edit).
+
+        No worker takes a claimed message while its claim holds, so the edit goes once, at once, after the commit that
+        queued it. Should this process die before the outcome is written, the claim runs out and the outbox sends it
+        again as an unknown outcome (a card edit writes the whole card: a repeat is harmless)."""
+        for message_id in message_ids:
+            try:
+                self._deliver_one(message_id)
+            except Exception:  # the change is committed and its caller must not fail: the claim runs out, and then
+                # the outbox sends it
+                log.exception("outbox message %s: sending it at once failed; the outbox takes it later", message_id)
 
     def _deliver_one(self, message_id: int) -> PassResult:
         """Deliver one claimed message and record the outcome; what happened, counted."""
@@ -346,4 +358,4 @@ class Outbox:
         return request(method, send, rate_limited=closed)
 
 
-__all__ = ["LEASE", "FallBack", "Outbox", "PassResult", "Retry"]
+__all__ = ["FallBack", "Outbox", "PassResult", "Retry"]

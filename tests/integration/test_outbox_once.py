@@ -20,7 +20,6 @@ from bot.app.wiring import slack_clients
 from bot.common.clock import ManualClock
 from bot.common.messages import CardPost, CardUpdate, PageUpdate, ParkedNotice, ThreadLine
 from bot.incidents.lifecycle import validate_draft
-from bot.slack.outbox import LEASE as OUTBOX_LEASE
 from bot.slack.outbox import Outbox
 from db import queues
 from db import repositories as repo
@@ -254,7 +253,7 @@ def test_a_head_another_replica_claims_between_look_and_claim_is_left_out(bot: T
     # Another replica claims one of them before this one does...
     with bot.uow() as session:
         [taken] = queues.due_outbox_heads(session=session, now=now, limit=1, ids=[first])
-        taken.status, taken.next_attempt_at = "sending", now + OUTBOX_LEASE
+        taken.status, taken.next_attempt_at = "sending", now + queues.CLAIM_LEASE
     # ...so the claim by id leaves it out, and the next post of its channel is no head while it is unsent.
     with bot.uow() as session:
         assert [row.id for row in queues.due_outbox_heads(session=session, now=now, limit=2, ids=looked)] == [other]

@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 
 # A window given as a number of checkpoints still needs a bound on how many points a series keeps.
 SERIES_LIMIT = 500
-BATCH = 500
+# The most results one pass claims. A pass has costs whatever its size (the per-family claim query over everything
+# waiting, one grouping per dedup key it touches, a trend update per series, a commit), all inside SQLite's one write
+# lock, which the ingest's group commit waits for: under a backlog, bigger passes leave the group commit more turns.
+# Measured (results of 100 per request, wrk, 60,000 results on SQLite): 500 a pass 11,538 stored/s, 2,000 13,363-13,667.
+# A pass takes only what waits, so in a quiet stream it stays small.
+BATCH = 2000
 # How many results stored here but not yet triaged the worker remembers the verdicts of (about 100 bytes each).
 JUDGED_LIMIT = 100_000
 # Under a steady stream of results the worker starts a pass at most this often, so each pass takes more rows: a pass

@@ -43,7 +43,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    # About 5 s of wrk per server and batch size at the rates seen here: shorter runs (2 s) swung by a third between runs.
+    # About 5 s of wrk per server and batch size at the rates seen here (runs of 2 s swung by a third between runs).
     ingest_requests={1: 6_000, 10: 3_000, 100: 600},
     incidents=100_000,
     commands={1: 200, 10: 1_000, 50: 2_000},

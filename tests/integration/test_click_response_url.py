@@ -11,7 +11,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -176,21 +178,29 @@ def test_clicks_at_once_on_many_cards_each_edit_their_card_once_before_any_outbo
     assert not slack.calls_to("chat.update")
 
 
-def test_second_click_on_a_card_whose_first_edit_is_in_flight_waits_behind_it(slack: LocalSlack, bot: Tripwire) -> None:
-    card = file_incident(slack, bot)
+@contextmanager
+def acknowledged_with_its_replace_held(slack: LocalSlack, ts: str) -> Iterator[None]:
+    """Acknowledge the card in another thread; the click's replace takes effect, its answer is held until the end."""
     hold = slack.hold("response_url", seconds=None)
-    first = threading.Thread(target=slack.click_button, args=(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK))
-    first.start()
+    # The click's own thread sends its edit and waits for the held answer.
+    clicker = threading.Thread(target=slack.click_button, args=(TRIAGER, TRIAGE_CHANNEL, ts, ACK))
+    clicker.start()
     try:
         assert hold.reached.wait(10)
+        yield
+    finally:
+        hold.release()
+        clicker.join(30)
+
+
+def test_second_click_on_a_card_whose_first_edit_is_in_flight_waits_behind_it(slack: LocalSlack, bot: Tripwire) -> None:
+    card = file_incident(slack, bot)
+    with acknowledged_with_its_replace_held(slack, card.ts):
         # The first click's replace is in flight: the second click's edit must not overtake it, so its own thread
         # leaves it queued in the card's lane instead of sending it.
         assert slack.click_button(TRIAGER, TRIAGE_CHANNEL, card.ts, ActionId.RESOLVE.value).status_code == 200
         assert [row.status for row in card_edits(bot)] == ["sending", "pending"]
         assert len(slack.response_posts) == 1
-    finally:
-        hold.release()
-        first.join(30)
     bot.outbox.drain()
 
     assert incidents(bot)[0].status == "resolved"
@@ -301,12 +311,7 @@ def test_later_chat_update_of_the_card_does_not_overtake_its_response_url_edit(
     slack: LocalSlack, bot: Tripwire, clock: ManualClock
 ) -> None:
     card = file_incident(slack, bot)
-    hold = slack.hold("response_url", seconds=None)
-    # The click's thread sends its edit and waits for the held answer.
-    first = threading.Thread(target=slack.click_button, args=(TRIAGER, TRIAGE_CHANNEL, card.ts, ACK))
-    first.start()
-    try:
-        assert hold.reached.wait(10)
+    with acknowledged_with_its_replace_held(slack, card.ts):
         # A bot edit of the same card, queued behind the click's.
         queue_bot_edit(bot, clock)
         # While the replace is in flight, an outbox (this replica's or another's) sends the click's thread line but
@@ -320,9 +325,6 @@ def test_later_chat_update_of_the_card_does_not_overtake_its_response_url_edit(
         other.drain()
         assert [row.status for row in card_edits(bot)] == ["sending", "pending"]
         assert not [c for c in slack.calls_to("chat.update") if c.args["ts"] == card.ts]
-    finally:
-        hold.release()
-        first.join(30)
     bot.outbox.drain()
     assert edits_of(slack, card.ts) == ["response_url:ok", "chat.update:ok"]
     assert [row.status for row in card_edits(bot)] == ["sent", "sent"]

@@ -2,8 +2,9 @@
 with one in flight, card edits beside them at once; paced to Slack's limits per method (bot/slack/pacing.py), retried
 while Slack is slow or down, looked for (never blindly repeated) when an answer was lost, and parked with a word to
 the admins when Slack refuses them for good. A card edit a click asked for goes through that click's response_url,
-outside chat.update's quota, and by chat.update when the response_url does not take it. What became of each message is
-written by bot/slack/outcomes.py."""
+outside chat.update's quota (sent by the clicking thread itself when the click's transaction claimed it: `express`),
+and by chat.update when the response_url does not take it. What became of each message is written by
+bot/slack/outcomes.py."""
 
 from __future__ import annotations
 
